@@ -1,0 +1,6 @@
+"""Reusable Keras layers for facial expression recognition."""
+
+from keras_fer.layers.cbam_block import CBAMBlock
+from keras_fer.layers.uncertainty_mixing import UncertaintyMixing
+
+__all__ = ["CBAMBlock", "UncertaintyMixing"]

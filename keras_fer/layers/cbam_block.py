@@ -1,0 +1,129 @@
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_fer")
+class CBAMBlock(keras.layers.Layer):
+    """Convolutional Block Attention Module: channel, then spatial attention.
+
+    Re-weights a channels-last feature map first per channel, then per
+    position, and returns a tensor of the same shape. Place it after the last
+    conv + batch norm of a residual block, before the residual addition.
+
+    Channel attention passes the global average pool and the global max pool
+    of the input through one shared MLP (`channels -> hidden -> channels`, ReLU
+    between, `hidden = max(channels // reduction_ratio, 1)`), sums the two,
+    and multiplies the sigmoid of the sum onto each channel. Spatial attention
+    concatenates the mean and max over channels, applies a
+    `spatial_kernel_size` convolution to one channel (no bias) and batch
+    normalization, and multiplies the sigmoid onto each position.
+
+    Reference:
+    - [Woo et al., CBAM: Convolutional Block Attention Module, ECCV 2018](
+        https://arxiv.org/abs/1807.06521)
+
+    Args:
+        reduction_ratio: positive int, how much narrower the hidden layer of
+            the channel MLP is than the input. Defaults to `16`.
+        spatial_kernel_size: positive odd int, side of the spatial attention
+            convolution. Defaults to `7`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: 4-D tensor `(batch, height, width, channels)`.
+        training: Python bool, whether the batch normalization of the spatial
+            attention uses batch statistics.
+
+    Returns:
+        A tensor with the shape and dtype of `inputs`.
+
+    Example:
+
+    >>> x = keras.random.normal((2, 16, 16, 32))
+    >>> y = CBAMBlock(reduction_ratio=8)(x)
+    >>> tuple(y.shape)
+    (2, 16, 16, 32)
+    """
+
+    def __init__(self, reduction_ratio=16, spatial_kernel_size=7, **kwargs):
+        super().__init__(**kwargs)
+        if not _is_positive_int(reduction_ratio):
+            raise ValueError(
+                "`reduction_ratio` must be a positive integer. "
+                f"Received: reduction_ratio={reduction_ratio}"
+            )
+        if not _is_positive_int(spatial_kernel_size) or spatial_kernel_size % 2 == 0:
+            raise ValueError(
+                "`spatial_kernel_size` must be a positive odd integer. "
+                f"Received: spatial_kernel_size={spatial_kernel_size}"
+            )
+        self.reduction_ratio = reduction_ratio
+        self.spatial_kernel_size = spatial_kernel_size
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            raise ValueError(
+                "`CBAMBlock` expects a 4-D channels-last input with a known "
+                f"number of channels. Received: input_shape={input_shape}"
+            )
+        channels = input_shape[-1]
+        hidden = max(channels // self.reduction_ratio, 1)
+        self.channel_hidden = keras.layers.Dense(
+            hidden, activation="relu", dtype=self.dtype_policy, name="channel_hidden"
+        )
+        self.channel_output = keras.layers.Dense(
+            channels, dtype=self.dtype_policy, name="channel_output"
+        )
+        self.spatial_conv = keras.layers.Conv2D(
+            1,
+            self.spatial_kernel_size,
+            padding="same",
+            use_bias=False,
+            dtype=self.dtype_policy,
+            name="spatial_conv",
+        )
+        self.spatial_norm = keras.layers.BatchNormalization(
+            momentum=0.99, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm"
+        )
+        self.channel_hidden.build((None, channels))
+        self.channel_output.build((None, hidden))
+        self.spatial_conv.build((None, None, None, 2))
+        self.spatial_norm.build((None, None, None, 1))
+
+    def call(self, inputs, training=None):
+        x = inputs * self._channel_attention(inputs)
+        return x * self._spatial_attention(x, training=training)
+
+    def _channel_attention(self, inputs):
+        average = ops.mean(inputs, axis=(1, 2))
+        maximum = ops.max(inputs, axis=(1, 2))
+        logits = self._channel_mlp(average) + self._channel_mlp(maximum)
+        return ops.sigmoid(logits)[:, None, None, :]
+
+    def _channel_mlp(self, pooled):
+        return self.channel_output(self.channel_hidden(pooled))
+
+    def _spatial_attention(self, inputs, training=None):
+        pooled = ops.concatenate(
+            [
+                ops.mean(inputs, axis=-1, keepdims=True),
+                ops.max(inputs, axis=-1, keepdims=True),
+            ],
+            axis=-1,
+        )
+        logits = self.spatial_norm(self.spatial_conv(pooled), training=training)
+        return ops.sigmoid(logits)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "reduction_ratio": self.reduction_ratio,
+            "spatial_kernel_size": self.spatial_kernel_size,
+        }
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,0 +1,180 @@
+import keras
+
+from keras_fer.layers import CBAMBlock, UncertaintyMixing
+from keras_fer.models.fer_model import FERModel
+
+STEMS = ("imagenet", "small")
+ATTENTIONS = ("cbam", None)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+GRAY_MEAN = 0.449
+GRAY_STD = 0.226
+BATCH_NORM = {"momentum": 0.9, "epsilon": 1e-5}
+HEAD_BATCH_NORM = {"momentum": 0.9, "epsilon": 2e-5}
+
+
+def resnet18(
+    input_shape=(224, 224, 3),
+    num_classes=7,
+    attention="cbam",
+    uncertainty_mixing=True,
+    stem="imagenet",
+    width=64,
+    blocks_per_stage=(2, 2, 2, 2),
+    feature_dim=64,
+    dropout=0.4,
+    seed=None,
+    name="resnet18",
+):
+    """A ResNet18 for facial expressions, with CBAM and uncertainty mixing.
+
+    The model takes raw pixels in `[0, 255]` (channels last, 1 or 3
+    channels) and returns class probabilities. It normalises pixels itself:
+    ImageNet mean/std for RGB, their channel averages (mean 0.449, std 0.226)
+    for grayscale. Every BasicBlock applies `CBAMBlock` after its second
+    conv + batch norm when `attention="cbam"`. With `uncertainty_mixing`, two
+    heads compute `mu` and `log_var` from the last feature map (batch norm,
+    dropout, flatten, dense, batch norm, as in RUL), `UncertaintyMixing` mixes
+    them in training and a dense layer classifies; without it, global average
+    pooling and dropout lead to the classifier, as in torchvision's resnet18.
+
+    The returned `FERModel` trains with `model.fit(images, labels)` (mixing
+    active, targets mixed to match) and predicts with `model.predict(images)`
+    (no mixing). See `keras_fer.models.FERModel`.
+
+    Args:
+        input_shape: `(height, width, channels)`, channels 1 or 3.
+        num_classes: number of expression classes, at least 2.
+        attention: `"cbam"` or `None`.
+        uncertainty_mixing: bool, whether to add the RUL heads and mixing.
+        stem: `"imagenet"` (7x7/2 conv + 3x3/2 max-pool, for 224 px) or
+            `"small"` (3x3/1 conv, no pool, for 48 px inputs).
+        width: filters of the first stage; each later stage doubles them.
+        blocks_per_stage: BasicBlocks in each stage.
+        feature_dim: width of the `mu` and `log_var` features.
+        dropout: dropout rate before the features (mixing) or the classifier.
+        seed: optional int seed of the mixing permutation.
+        name: model name.
+
+    Returns:
+        A `keras_fer.models.FERModel`.
+
+    Example:
+
+    >>> model = resnet18(input_shape=(48, 48, 1), stem="small", width=16)
+    >>> model.output_shape
+    (None, 7)
+    """
+    _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout)
+    images = keras.Input(shape=tuple(input_shape), name="images")
+    x = apply_pixel_normalization(images)
+    x = apply_stem(x, stem, width)
+    for stage, num_blocks in enumerate(blocks_per_stage):
+        for block in range(num_blocks):
+            x = apply_basic_block(
+                x,
+                filters=width * 2**stage,
+                strides=2 if stage > 0 and block == 0 else 1,
+                attention=attention,
+                name=f"stage{stage + 1}_block{block + 1}",
+            )
+    if uncertainty_mixing:
+        features = apply_uncertainty_mixing_head(x, feature_dim, dropout, seed)
+    else:
+        features = apply_pooling_head(x, dropout)
+    logits = keras.layers.Dense(num_classes, name="classifier")(features)
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    return FERModel(images, probabilities, name=name)
+
+
+def apply_pixel_normalization(x):
+    """Maps pixels in `[0, 255]` to zero mean, unit variance per channel."""
+    if x.shape[-1] == 3:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        mean, std = (GRAY_MEAN,), (GRAY_STD,)
+    scale = [1.0 / (255.0 * s) for s in std]
+    offset = [-m / s for m, s in zip(mean, std)]
+    return keras.layers.Rescaling(scale, offset, name="pixel_normalization")(x)
+
+
+def apply_stem(x, stem, width):
+    """The ResNet stem: `"imagenet"` downsamples 4x, `"small"` keeps size."""
+    if stem == "imagenet":
+        x = apply_conv_norm(x, width, 7, strides=2, name="stem")
+        x = keras.layers.ReLU(name="stem_relu")(x)
+        return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    x = apply_conv_norm(x, width, 3, strides=1, name="stem")
+    return keras.layers.ReLU(name="stem_relu")(x)
+
+
+def apply_basic_block(x, filters, strides, attention, name):
+    """A ResNet BasicBlock, with CBAM before the residual addition."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = apply_conv_norm(x, filters, 1, strides, name=f"{name}_shortcut")
+    x = apply_conv_norm(x, filters, 3, strides, name=f"{name}_conv1")
+    x = keras.layers.ReLU(name=f"{name}_relu1")(x)
+    x = apply_conv_norm(x, filters, 3, 1, name=f"{name}_conv2")
+    if attention == "cbam":
+        x = CBAMBlock(name=f"{name}_cbam")(x)
+    x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(x)
+
+
+def apply_conv_norm(x, filters, kernel_size, strides, name):
+    """Conv (no bias) + batch norm with PyTorch's defaults."""
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    return keras.layers.BatchNormalization(**BATCH_NORM, name=f"{name}_bn")(x)
+
+
+def apply_uncertainty_mixing_head(x, feature_dim, dropout, seed):
+    """RUL's `mu` and `log_var` heads followed by `UncertaintyMixing`."""
+    mu = apply_feature_head(x, feature_dim, dropout, name="mu")
+    log_var = apply_feature_head(x, feature_dim, dropout, name="log_var")
+    return UncertaintyMixing(seed=seed, name="uncertainty_mixing")([mu, log_var])
+
+
+def apply_feature_head(x, feature_dim, dropout, name):
+    """Batch norm (no affine), dropout, flatten, dense, batch norm."""
+    x = keras.layers.BatchNormalization(
+        center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn"
+    )(x)
+    x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    x = keras.layers.Dense(feature_dim, name=f"{name}_dense")(x)
+    return keras.layers.BatchNormalization(**HEAD_BATCH_NORM, name=f"{name}_bn")(x)
+
+
+def apply_pooling_head(x, dropout):
+    """Global average pooling and dropout, as torchvision's resnet18."""
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.layers.Dropout(dropout, name="dropout")(x)
+
+
+def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout):
+    if len(input_shape) != 3 or input_shape[-1] not in (1, 3) or None in input_shape:
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) with 1 or 3 "
+            f"channels. Received: input_shape={input_shape}"
+        )
+    if attention not in ATTENTIONS:
+        raise ValueError(f"`attention` must be one of {ATTENTIONS}. Received: attention={attention!r}")
+    if stem not in STEMS:
+        raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}")
+    for argument, value, minimum in (("num_classes", num_classes, 2), ("width", width, 1), ("feature_dim", feature_dim, 1)):
+        if not _is_int(value) or value < minimum:
+            raise ValueError(f"`{argument}` must be an integer >= {minimum}. Received: {argument}={value}")
+    if not blocks_per_stage or not all(_is_int(n) and n > 0 for n in blocks_per_stage):
+        raise ValueError(
+            "`blocks_per_stage` must be a non-empty sequence of positive "
+            f"integers. Received: blocks_per_stage={blocks_per_stage}"
+        )
+    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
