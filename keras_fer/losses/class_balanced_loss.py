@@ -78,6 +78,8 @@ class ClassBalancedLoss(keras.losses.Loss):
         self.from_logits = from_logits
 
     def call(self, y_true, y_pred):
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
         num_classes = len(self.class_weights)
         if y_pred.shape[-1] != num_classes:
             raise ValueError(

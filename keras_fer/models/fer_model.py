@@ -22,8 +22,9 @@ class FERModel(keras.Model):
       matching mixed targets (compile with a loss that accepts distributions,
       such as `ClassBalancedLoss` or `"categorical_crossentropy"`).
       Training metrics compare the mixed predictions with the original labels.
-    - `model.predict(images)`, `evaluate`, `export`: no mixing, no labels
-      needed; the output is class probabilities.
+    - `model.predict(images)`, `evaluate`, `export`: no mixing; `predict`
+      needs no labels and returns class probabilities, `evaluate` takes the
+      same label formats as `fit`.
 
     Example:
 
@@ -38,16 +39,6 @@ class FERModel(keras.Model):
     (2, 3)
     """
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        if self.mixing_layer is not None and _is_sparse(self.loss):
-            raise ValueError(
-                "A model with `UncertaintyMixing` trains on mixed target "
-                "distributions, which sparse losses cannot take. Use "
-                "`keras_fer.losses.ClassBalancedLoss` or "
-                f"'categorical_crossentropy'. Received: loss={self.loss!r}"
-            )
-
     @property
     def mixing_layer(self):
         """The model's `UncertaintyMixing` layer, or `None`."""
@@ -61,13 +52,22 @@ class FERModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mixing = self.mixing_layer
-        if training and y is not None and mixing is not None:
-            y = mixing.mix_targets(to_distribution(y, y_pred))
+        if y is not None and mixing is not None:
+            _check_loss_takes_distributions(self.loss)
+            y = to_distribution(y, y_pred)
+            if training:
+                y = mixing.mix_targets(y)
         return super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
 
 
-def _is_sparse(loss):
+def _check_loss_takes_distributions(loss):
     name = loss if isinstance(loss, str) else type(loss).__name__
-    return name in SPARSE_LOSSES
+    if name in SPARSE_LOSSES:
+        raise ValueError(
+            "A model with `UncertaintyMixing` trains on mixed target "
+            "distributions, which sparse losses cannot take. Use "
+            "`keras_fer.losses.ClassBalancedLoss` or "
+            f"'categorical_crossentropy'. Received: loss={loss!r}"
+        )

@@ -1,0 +1,159 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_fer.losses import ClassBalancedLoss
+from keras_fer.models import PRESETS, FERModel, from_preset, resnet18
+from tests.testing import mixing_partner, numpy_categorical_crossentropy, random_images, tiny_resnet
+
+LABELS = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+
+def trainable_parameters(model):
+    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+
+
+def test_plain_imagenet_resnet18_has_torchvision_parameter_count():
+    model = resnet18(
+        input_shape=(224, 224, 3), num_classes=1000, attention=None, uncertainty_mixing=False, stem="imagenet"
+    )
+    assert trainable_parameters(model) == 11_689_512
+
+
+def test_cbam_adds_its_parameters_per_block():
+    plain = tiny_resnet(attention=None)
+    with_cbam = tiny_resnet(attention="cbam")
+    per_block = [(c * 1 + 1) + (1 * c + c) + 7 * 7 * 2 + 2 for c in (8, 16)]
+    assert trainable_parameters(with_cbam) - trainable_parameters(plain) == sum(per_block)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_with_their_input_shape(name):
+    model = from_preset(name)
+    assert model.input_shape == (None, *PRESETS[name]["input_shape"])
+    assert model.output_shape == (None, 7)
+    assert isinstance(model, FERModel)
+
+
+def test_preset_overrides_and_unknown_preset():
+    assert from_preset("tiny", num_classes=8).output_shape == (None, 8)
+    with pytest.raises(ValueError, match="Valid presets: \\['fer2013', 'paper', 'tiny'\\]"):
+        from_preset("huge")
+
+
+def test_stems_downsample_as_specified():
+    small = tiny_resnet(stem="small")
+    imagenet = tiny_resnet(stem="imagenet", input_shape=(32, 32, 3))
+    assert small.get_layer("stem_relu").output.shape[1:3] == (16, 16)
+    assert imagenet.get_layer("stem_pool").output.shape[1:3] == (8, 8)
+
+
+def test_pixel_normalization_uses_imagenet_statistics():
+    model = tiny_resnet(input_shape=(16, 16, 3))
+    pixels = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
+    normalised = model.get_layer("pixel_normalization")(pixels)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(normalised[0, 0, 0], (pixels[0, 0, 0] / 255 - mean) / std, rtol=1e-5)
+
+
+@pytest.mark.parametrize("label_format", ["integer", "one_hot", "soft"])
+def test_fit_with_mixing_accepts_each_label_format(label_format):
+    labels = {
+        "integer": LABELS,
+        "one_hot": np.eye(3)[LABELS],
+        "soft": np.random.default_rng(0).dirichlet(np.ones(3), len(LABELS)),
+    }[label_format]
+    model = tiny_resnet()
+    model.compile("adam", ClassBalancedLoss([3, 3, 2]))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(random_images(8), labels, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    changed = [not np.allclose(a, b.numpy()) for a, b in zip(before, model.trainable_weights)]
+    assert all(changed)
+
+
+def test_training_loss_uses_targets_mixed_like_features():
+    model = tiny_resnet()
+    model.compile("adam", "categorical_crossentropy")
+    images = random_images(8)
+    probabilities = model(images, training=True)
+    partner = mixing_partner(model.mixing_layer)
+    targets = np.eye(3)[LABELS]
+    expected = numpy_categorical_crossentropy(0.5 * targets + 0.5 * targets[partner], probabilities).mean()
+    loss = model.compute_loss(x=images, y=LABELS, y_pred=probabilities, training=True)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    assert np.any(partner != np.arange(8))
+
+
+def test_evaluation_loss_uses_original_targets():
+    model = tiny_resnet()
+    model.compile("adam", "categorical_crossentropy")
+    images = random_images(8)
+    probabilities = model(images, training=False)
+    expected = numpy_categorical_crossentropy(np.eye(3)[LABELS], probabilities).mean()
+    loss = model.compute_loss(x=images, y=LABELS, y_pred=probabilities, training=False)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
+def test_predict_needs_no_labels_and_does_not_mix():
+    model = tiny_resnet()
+    images = random_images(8)
+    first = model.predict(images, verbose=0)
+    np.testing.assert_allclose(first.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(first, model.predict(images, verbose=0))
+    np.testing.assert_allclose(first, model(images, training=False), rtol=1e-6)
+
+
+def test_fit_with_xla_and_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = tiny_resnet()
+    assert model.get_layer("stage1_block1_cbam").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    model.compile("adam", ClassBalancedLoss([3, 3, 2]), jit_compile=True)
+    history = model.fit(random_images(8), LABELS, batch_size=4, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_plain_model_trains_with_sparse_loss():
+    model = tiny_resnet(attention=None, uncertainty_mixing=False)
+    assert model.mixing_layer is None
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(random_images(8), LABELS, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy()])
+def test_mixing_model_refuses_sparse_loss(loss):
+    model = tiny_resnet()
+    model.compile("adam", loss)
+    with pytest.raises(ValueError, match="sparse losses cannot take"):
+        model.fit(random_images(8), LABELS, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"input_shape": (16, 16, 2)}, "1 or 3 channels"),
+        ({"input_shape": (16, 16)}, "1 or 3 channels"),
+        ({"attention": "se"}, "attention='se'"),
+        ({"stem": "tiny"}, "stem='tiny'"),
+        ({"num_classes": 1}, "num_classes=1"),
+        ({"width": 0}, "width=0"),
+        ({"feature_dim": 2.0}, "feature_dim=2.0"),
+        ({"blocks_per_stage": ()}, "blocks_per_stage=()"),
+        ({"blocks_per_stage": (2, 0)}, "blocks_per_stage=\\(2, 0\\)"),
+        ({"dropout": 1.0}, "dropout=1.0"),
+    ],
+)
+def test_invalid_arguments_raise(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_resnet(**arguments)
+
+
+def test_evaluate_mixing_model_with_integer_labels():
+    model = tiny_resnet()
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    images = random_images(8)
+    expected = numpy_categorical_crossentropy(np.eye(3)[LABELS], model.predict(images, verbose=0)).mean()
+    results = model.evaluate(images, LABELS, batch_size=8, return_dict=True, verbose=0)
+    np.testing.assert_allclose(results["loss"], expected, rtol=1e-5)

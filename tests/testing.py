@@ -1,0 +1,48 @@
+"""Helpers shared by the tests: tiny models and NumPy references."""
+
+import keras
+import numpy as np
+
+from keras_fer.models import resnet18
+
+
+def tiny_resnet(**overrides):
+    """A 16 px, 2-stage ResNet with CBAM and mixing: builds and fits in seconds."""
+    arguments = {
+        "input_shape": (16, 16, 1),
+        "num_classes": 3,
+        "stem": "small",
+        "width": 8,
+        "blocks_per_stage": (1, 1),
+        "feature_dim": 8,
+        "seed": 1,
+    }
+    return resnet18(**{**arguments, **overrides})
+
+
+def random_images(count, shape=(16, 16, 1), seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (count, *shape)).astype("float32")
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def numpy_categorical_crossentropy(targets, probabilities, class_weights=None, gamma=0.0):
+    """Per-sample `sum_c w_c t_c (1 - p_c)^gamma (-log p_c)`, in float64."""
+    probabilities = np.asarray(probabilities, dtype="float64")
+    probabilities = probabilities / probabilities.sum(-1, keepdims=True)
+    probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    weights = np.ones(probabilities.shape[-1]) if class_weights is None else np.asarray(class_weights)
+    focal = (1.0 - probabilities) ** gamma
+    return np.sum(-np.asarray(targets) * weights * focal * np.log(probabilities), axis=-1)
+
+
+def mixing_partner(mixing):
+    """The permutation of a mixing layer's last training call, as NumPy.
+
+    `mix_targets(I)` is `0.5 * I + 0.5 * P` for the permutation matrix `P`.
+    """
+    batch_size = int(mixing._partner.shape[0])
+    mixed = keras.ops.convert_to_numpy(mixing.mix_targets(keras.ops.eye(batch_size)))
+    return np.argmax(2.0 * mixed - np.eye(batch_size), axis=-1)
