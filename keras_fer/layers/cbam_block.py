@@ -83,7 +83,7 @@ class CBAMBlock(keras.layers.Layer):
             name="spatial_conv",
         )
         self.spatial_norm = keras.layers.BatchNormalization(
-            momentum=0.99, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm"
+            momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm"
         )
         self.channel_hidden.build((None, channels))
         self.channel_output.build((None, hidden))
