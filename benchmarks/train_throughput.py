@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, from_preset
+from parameter_counts import trainable_parameters
 
 FER2013_TRAIN_IMAGES = 28_558
 
@@ -46,10 +47,6 @@ def images_per_second(model, batch_size, steps, warmup_steps, jit_compile):
     timer = BatchTimer()
     model.fit(dataset, steps_per_epoch=warmup_steps + steps, epochs=1, verbose=0, callbacks=[timer])
     return batch_size / float(np.median(timer.seconds[warmup_steps:]))
-
-
-def trainable_parameters(model):
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
 def main():
