@@ -1,6 +1,20 @@
-"""Datasets: the canonical expression vocabulary and an embedded synthetic set."""
+"""Datasets as `FERDataset`s: FER2013, image folders, synthetic faces; audits."""
 
 from keras_fer.data import synthetic
+from keras_fer.data.audit import audit
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.dataset import FERDataset
+from keras_fer.data.fer2013 import load_fer2013
+from keras_fer.data.folders import load_image_folder
+from keras_fer.data.images import DataError
 
-__all__ = ["EXPRESSIONS", "EXPRESSIONS_WITH_CONTEMPT", "synthetic"]
+__all__ = [
+    "DataError",
+    "EXPRESSIONS",
+    "EXPRESSIONS_WITH_CONTEMPT",
+    "FERDataset",
+    "audit",
+    "load_fer2013",
+    "load_image_folder",
+    "synthetic",
+]

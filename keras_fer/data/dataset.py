@@ -1,0 +1,129 @@
+"""`FERDataset`, the one return type of every keras-fer loader."""
+
+import concurrent.futures
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_fer.data.images import DataError, read_image
+
+ON_ERROR = ("raise", "skip")
+
+
+@dataclasses.dataclass(frozen=True)
+class FERDataset:
+    """Decoded images with labels, class names and what was skipped.
+
+    Every loader returns one: images are validated and decoded when the
+    dataset is loaded, so a bad file fails (or is skipped and listed) before
+    training starts. `batches()` turns it into a `tf.data.Dataset`.
+
+    Attributes:
+        images: uint8 array `(n, height, width, channels)`, raw pixels.
+        labels: int32 class indices `(n,)`, or float32 per-class
+            probabilities `(n, num_classes)` (e.g. FER+ votes).
+        class_names: names of the classes, in label order.
+        sources: where each example came from (file name or `file:line`).
+        skipped: `(source, problem)` of each record skipped with
+            `on_error="skip"`.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    sources: tuple = ()
+    skipped: tuple = ()
+
+    def __post_init__(self):
+        if len(self.labels) != len(self.images) or (self.sources and len(self.sources) != len(self.images)):
+            raise ValueError(
+                f"{len(self.images)} images need as many labels and sources. Received: "
+                f"{len(self.labels)} labels, {len(self.sources)} sources"
+            )
+        num_classes = len(self.class_names)
+        soft = self.labels.ndim == 2
+        if soft and self.labels.shape[1] != num_classes:
+            raise ValueError(f"Soft labels need {num_classes} columns. Received: {self.labels.shape[1]}")
+        if not soft and len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= num_classes):
+            raise ValueError(f"Labels must lie in [0, {num_classes}). Received: {self.labels.min()}..{self.labels.max()}")
+
+    @property
+    def num_examples(self):
+        return len(self.images)
+
+    @property
+    def image_size(self):
+        return tuple(self.images.shape[1:3])
+
+    @property
+    def channels(self):
+        return self.images.shape[3]
+
+    @property
+    def class_counts(self):
+        """Samples per class (summed probabilities for soft labels)."""
+        if self.labels.ndim == 2:
+            return [float(c) for c in self.labels.sum(axis=0)]
+        return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
+
+    def check_model(self, model):
+        """Raises a `ValueError` unless `model` outputs one score per class."""
+        outputs = model.output_shape[-1]
+        if outputs != len(self.class_names):
+            raise ValueError(
+                f"The model predicts {outputs} classes but the dataset has "
+                f"{len(self.class_names)}: {list(self.class_names)}"
+            )
+        if tuple(model.input_shape[1:]) != (*self.image_size, self.channels):
+            raise ValueError(
+                f"The model takes {model.input_shape[1:]} images but the dataset has "
+                f"{(*self.image_size, self.channels)}"
+            )
+
+    def batches(self, batch_size=64, shuffle=False, seed=None):
+        """A `tf.data.Dataset` of `(float32 pixels in [0, 255], labels)` batches."""
+        dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+        if shuffle:
+            dataset = dataset.shuffle(max(self.num_examples, 1), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+        dataset = dataset.map(lambda images, labels: (tf.cast(images, "float32"), labels))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class ErrorPolicy:
+    """Raises on the first bad record, or collects them with `on_error="skip"`."""
+
+    def __init__(self, on_error):
+        if on_error not in ON_ERROR:
+            raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={on_error!r}")
+        self.on_error = on_error
+        self.skipped = []
+
+    def handle(self, error):
+        if self.on_error == "raise":
+            raise error
+        self.skipped.append((error.source, error.problem))
+
+
+def read_images(sources, image_size, channels, policy, crop_boxes=None):
+    """Decodes files in parallel; returns the uint8 stack and kept indices."""
+
+    def read(index):
+        try:
+            return read_image(sources[index], image_size, channels, crop_boxes[index] if crop_boxes else None)
+        except DataError as error:
+            return error
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        results = list(pool.map(read, range(len(sources))))
+    kept = []
+    for index, result in enumerate(results):
+        if isinstance(result, DataError):
+            policy.handle(result)
+        else:
+            kept.append(index)
+    images = [results[index] for index in kept]
+    empty = np.zeros((0, *image_size, channels), "uint8")
+    return (np.stack(images) if images else empty), kept

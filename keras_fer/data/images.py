@@ -1,0 +1,97 @@
+"""Decoding image files into uint8 arrays of one size and channel count."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class DataError(ValueError):
+    """A data file or record that cannot be used, named with the problem."""
+
+    def __init__(self, source, problem):
+        super().__init__(f"{source}: {problem}")
+        self.source = str(source)
+        self.problem = problem
+
+
+def read_image(source, image_size, channels, crop_box=None):
+    """Decodes an image file into a uint8 array `(height, width, channels)`.
+
+    Grayscale, RGB, RGBA (alpha dropped), palette and 16-bit images are
+    converted to `channels` (1 or 3) and resized (antialiased bilinear) to
+    `image_size`, after an optional face `crop_box` `(x, y, width, height)`.
+
+    Args:
+        source: a path, or `(name, bytes)` for data held in memory.
+        image_size: `(height, width)`.
+        channels: 1 or 3.
+        crop_box: optional `(x, y, width, height)` in pixels.
+
+    Raises:
+        DataError: naming the file and the problem (missing, empty, not an
+            image, truncated or corrupt, smaller than the crop box).
+    """
+    name, data = source if isinstance(source, tuple) else (source, None)
+    try:
+        if data is None:
+            data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise DataError(name, "file not found") from None
+    except OSError as error:
+        raise DataError(name, f"cannot be read ({error.strerror})") from None
+    if not data:
+        raise DataError(name, "empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = _to_channels(image, channels)
+    except UnidentifiedImageError:
+        raise DataError(name, "not an image file PIL can decode") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(name, f"corrupt or truncated image ({error})") from None
+    if crop_box is not None:
+        image = _crop(image, crop_box, name)
+    return _resized_array(image, image_size, channels)
+
+
+def resize_pixels(pixels, image_size, channels):
+    """Resizes a uint8 array `(height, width)` or `(height, width, 1|3)`."""
+    pixels = np.asarray(pixels, dtype="uint8")
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    image = Image.fromarray(pixels)
+    return _resized_array(image.convert("L" if channels == 1 else "RGB"), image_size, channels)
+
+
+def _resized_array(image, image_size, channels):
+    height, width = image_size
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    array = np.asarray(image, dtype="uint8")
+    return array[..., None] if channels == 1 else array
+
+
+def _to_channels(image, channels):
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype="float64")
+        peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.round(values / peak * 255.0).astype("uint8"), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _crop(image, crop_box, name):
+    x, y, width, height = crop_box
+    if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > image.width or y + height > image.height:
+        raise DataError(
+            name,
+            f"face box (x={x}, y={y}, width={width}, height={height}) does not fit in the "
+            f"{image.width}x{image.height} image",
+        )
+    return image.crop((x, y, x + width, y + height))
