@@ -5,6 +5,7 @@ from keras_fer.data.audit import audit
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import FERDataset
 from keras_fer.data.fer2013 import load_fer2013
+from keras_fer.data.ferplus import load_ferplus
 from keras_fer.data.folders import load_image_folder
 from keras_fer.data.images import DataError
 
@@ -15,6 +16,7 @@ __all__ = [
     "FERDataset",
     "audit",
     "load_fer2013",
+    "load_ferplus",
     "load_image_folder",
     "synthetic",
 ]
