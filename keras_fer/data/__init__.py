@@ -1,6 +1,7 @@
-"""Datasets as `FERDataset`s: FER2013, image folders, synthetic faces; audits."""
+"""Datasets as `FERDataset`s: FER2013, FER+, RAF-DB, AffectNet, image folders, synthetic faces; audits."""
 
 from keras_fer.data import synthetic
+from keras_fer.data.affectnet import load_affectnet
 from keras_fer.data.audit import audit
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import FERDataset
@@ -8,6 +9,7 @@ from keras_fer.data.fer2013 import load_fer2013
 from keras_fer.data.ferplus import load_ferplus
 from keras_fer.data.folders import load_image_folder
 from keras_fer.data.images import DataError
+from keras_fer.data.rafdb import load_rafdb
 
 __all__ = [
     "DataError",
@@ -15,8 +17,10 @@ __all__ = [
     "EXPRESSIONS_WITH_CONTEMPT",
     "FERDataset",
     "audit",
+    "load_affectnet",
     "load_fer2013",
     "load_ferplus",
     "load_image_folder",
+    "load_rafdb",
     "synthetic",
 ]

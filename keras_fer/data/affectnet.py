@@ -1,0 +1,96 @@
+"""AffectNet: its annotation CSV and `Manually_Annotated_Images/`."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
+from keras_fer.data.images import DataError
+
+NATIVE_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")
+EXCLUDED = {8: "none", 9: "uncertain", 10: "no face"}
+HEADER = [
+    "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
+    "facial_landmarks", "expression", "valence", "arousal",
+]
+
+
+def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), channels=3, on_error="raise"):
+    """Loads AffectNet's manually annotated faces, cropped to their face box.
+
+    The CSV (`training.csv` or `validation.csv`) has the header
+    `subDirectory_filePath, face_x, face_y, face_width, face_height,
+    facial_landmarks, expression, valence, arousal`; `expression` 0..7 =
+    neutral, happy, sad, surprise, fear, disgust, anger, contempt, mapped to
+    `keras_fer.data.EXPRESSIONS_WITH_CONTEMPT` (8 classes) or `EXPRESSIONS`
+    (7 classes, contempt rows left out). Rows with expression 8-10 (none,
+    uncertain, no face), and contempt with 7 classes, are left out and listed
+    in `dataset.skipped`. A malformed row, a missing or corrupt image or a
+    face box outside its image is a `DataError` naming the line or file (or
+    skipped and listed with `on_error="skip"`).
+
+    Images are decoded into memory at `image_size`: at 224x224 RGB the 287k
+    training faces need about 43 GB, so load a subset or a smaller size.
+
+    Args:
+        csv_path: the annotation CSV.
+        images_root: the folder that `subDirectory_filePath` is relative to.
+        num_classes: 8 or 7.
+        image_size: `(height, width)` of the returned images.
+        channels: 3 (RGB) or 1.
+        on_error: `"raise"` or `"skip"`.
+
+    Returns:
+        A `keras_fer.data.FERDataset`.
+    """
+    csv_path, images_root = Path(csv_path), Path(images_root)
+    if num_classes not in (7, 8):
+        raise ValueError(f"`num_classes` must be 7 or 8. Received: num_classes={num_classes!r}")
+    if not csv_path.is_file() or not images_root.is_dir():
+        raise ValueError(f"AffectNet needs an annotation CSV and an image folder. Received: {csv_path}, {images_root}")
+    class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
+    policy = ErrorPolicy(on_error)
+    left_out, paths, boxes, labels, sources = [], [], [], [], []
+    with open(csv_path, newline="") as file:
+        reader = csv.reader(file)
+        header = [h.strip() for h in next(reader, [])]
+        if header != HEADER:
+            raise DataError(f"{csv_path.name}:1", f"header must be {','.join(HEADER)}. Received: {header}")
+        for line, row in enumerate(reader, start=2):
+            source = f"{csv_path.name}:{line}"
+            try:
+                name, box, expression = _parse_row(row, source)
+            except DataError as error:
+                policy.handle(error)
+                continue
+            native = EXCLUDED.get(expression) or NATIVE_CLASSES[expression]
+            if native not in class_names:
+                left_out.append((source, f"expression {expression} ({native}) is not among the {num_classes} classes"))
+                continue
+            paths.append(images_root / name)
+            boxes.append(box)
+            labels.append(class_names.index(native))
+            sources.append(source)
+    images, kept = read_images(paths, tuple(image_size), channels, policy, boxes)
+    return FERDataset(
+        images=images,
+        labels=np.asarray(labels, "int32")[kept],
+        class_names=class_names,
+        sources=tuple(sources[i] for i in kept),
+        skipped=tuple(left_out + policy.skipped),
+    )
+
+
+def _parse_row(row, source):
+    if len(row) != len(HEADER):
+        raise DataError(source, f"expected {len(HEADER)} fields, found {len(row)}")
+    try:
+        box = tuple(int(float(v)) for v in row[1:5])
+        expression = int(row[6])
+    except ValueError:
+        raise DataError(source, f"face box and expression must be numbers. Received: {row[1:5]}, {row[6]!r}") from None
+    if not 0 <= expression <= 10:
+        raise DataError(source, f"expression must be 0..10. Received: {expression}")
+    return row[0].strip(), box, expression
