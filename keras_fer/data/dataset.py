@@ -82,13 +82,24 @@ class FERDataset:
                 f"{(*self.image_size, self.channels)}"
             )
 
-    def batches(self, batch_size=64, shuffle=False, seed=None):
-        """A `tf.data.Dataset` of `(float32 pixels in [0, 255], labels)` batches."""
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None):
+        """A `tf.data.Dataset` of `(float32 pixels in [0, 255], labels)` batches.
+
+        Args:
+            batch_size: examples per batch.
+            shuffle: reshuffle the examples every epoch (for training).
+            augmentation: optional layer applied with `training=True` to
+                each batch, e.g. `keras_fer.data.augment.augmentation()`;
+                pass it for the training split only.
+            seed: optional int seed of the shuffle.
+        """
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
         if shuffle:
             dataset = dataset.shuffle(max(self.num_examples, 1), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size)
         dataset = dataset.map(lambda images, labels: (tf.cast(images, "float32"), labels))
+        if augmentation is not None:
+            dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -13,6 +13,7 @@ import collections
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.dataset import FERDataset
 
 SyntheticFaces = collections.namedtuple("SyntheticFaces", "images labels clean_labels class_names")
 
@@ -75,6 +76,20 @@ def make_faces(
     images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels), "uint8")
     labels = flip_labels(clean_labels, len(counts), label_noise, rng)
     return SyntheticFaces(images, labels, clean_labels, tuple(class_names))
+
+
+def load_synthetic(samples_per_class=200, image_size=48, channels=1, label_noise=0.0, seed=0):
+    """`make_faces` as a `keras_fer.data.FERDataset`, like the file loaders.
+
+    Example:
+
+    >>> dataset = load_synthetic(samples_per_class=3, image_size=32)
+    >>> dataset.num_examples, dataset.class_counts
+    (21, [3, 3, 3, 3, 3, 3, 3])
+    """
+    faces = make_faces(samples_per_class, image_size, channels, label_noise, seed=seed)
+    sources = tuple(f"synthetic:{seed}:{index}" for index in range(len(faces.labels)))
+    return FERDataset(faces.images, faces.labels, faces.class_names, sources)
 
 
 def flip_labels(labels, num_classes, fraction, rng):
