@@ -9,7 +9,20 @@ README = (ROOT / "README.md").read_text()
 
 
 def python_blocks():
-    return re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    """README's Python examples that run without dataset files."""
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    return [block for block in blocks if "load_fer2013(" not in block]
+
+
+def test_dataset_example_names_real_functions():
+    from keras_fer import data
+
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL) if "load_fer2013(" in b)
+    for name in re.findall(r"data\.((?:\w+\.)*\w+)\(", block):
+        target = data
+        for part in name.split("."):
+            target = getattr(target, part)
+        assert callable(target), name
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))

@@ -1,6 +1,6 @@
 """Datasets as `FERDataset`s: FER2013, FER+, RAF-DB, AffectNet, image folders, synthetic faces; audits."""
 
-from keras_fer.data import synthetic
+from keras_fer.data import augment, synthetic
 from keras_fer.data.affectnet import load_affectnet
 from keras_fer.data.audit import audit
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
@@ -17,6 +17,7 @@ __all__ = [
     "EXPRESSIONS_WITH_CONTEMPT",
     "FERDataset",
     "audit",
+    "augment",
     "load_affectnet",
     "load_fer2013",
     "load_ferplus",
