@@ -5,12 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.classes import AFFECTNET_ORDER, EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
 from keras_fer.data.images import DataError
 
-NATIVE_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")
-EXCLUDED = {8: "none", 9: "uncertain", 10: "no face"}
 HEADER = [
     "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
     "facial_landmarks", "expression", "valence", "arousal",
@@ -65,7 +63,7 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
             except DataError as error:
                 policy.handle(error)
                 continue
-            native = EXCLUDED.get(expression) or NATIVE_CLASSES[expression]
+            native = AFFECTNET_ORDER[expression]
             if native not in class_names:
                 left_out.append((source, f"expression {expression} ({native}) is not among the {num_classes} classes"))
                 continue

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.classes import EXPRESSIONS
+from keras_fer.data.classes import FER2013_ORDER
 from keras_fer.data.dataset import ErrorPolicy, FERDataset
 from keras_fer.data.folders import load_image_folder
 from keras_fer.data.images import DataError, resize_pixels
 
-CLASS_NAMES = EXPRESSIONS
+CLASS_NAMES = FER2013_ORDER
 USAGES = ("Training", "PublicTest", "PrivateTest")
 CSV_HEADER = ["emotion", "pixels", "Usage"]
 PIXELS = 48 * 48

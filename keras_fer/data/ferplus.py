@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
 from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
 from keras_fer.data.images import DataError
 
-VOTE_COLUMNS = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt", "unknown", "NF")
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
 LABEL_MODES = ("majority", "probability")
+NON_EMOTION_COLUMNS = [FERPLUS_VOTE_ORDER.index("unknown"), FERPLUS_VOTE_ORDER.index("NF")]
 
 
 def load_ferplus(
@@ -69,7 +69,7 @@ def load_ferplus(
     policy = ErrorPolicy(on_error)
     rows = _rows(Path(path), split, images, policy)
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
-    columns = [VOTE_COLUMNS.index(name) for name in class_names]
+    columns = [FERPLUS_VOTE_ORDER.index(name) for name in class_names]
     kept, labels, dropped = [], [], []
     for source, image_path, crop_box, votes in rows:
         label, reason = _label(votes, columns, label_mode, drop_ties)
@@ -92,7 +92,7 @@ def load_ferplus(
 
 def _label(votes, columns, label_mode, drop_ties):
     emotion_votes = votes[columns]
-    if votes[8] + votes[9] > votes.sum() / 2:
+    if votes[NON_EMOTION_COLUMNS].sum() > votes.sum() / 2:
         return None, "votes mostly unknown or not a face"
     if emotion_votes.sum() == 0:
         return None, "no emotion votes"

@@ -4,11 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.classes import EXPRESSIONS
+from keras_fer.data.classes import EXPRESSIONS, RAFDB_ORDER
 from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
 from keras_fer.data.images import DataError
 
-NATIVE_CLASSES = ("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral")
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
 SPLITS = ("train", "test")
 
@@ -52,7 +51,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
         if name.startswith(f"{split}_"):
             stem = Path(name).stem
             paths.append(root / "Image" / "aligned" / f"{stem}_aligned.jpg" if aligned else root / "Image" / "original" / name)
-            labels.append(EXPRESSIONS.index(NATIVE_CLASSES[label - 1]))
+            labels.append(EXPRESSIONS.index(RAFDB_ORDER[label - 1]))
             sources.append(source)
     images, kept = read_images(paths, tuple(image_size), channels, policy)
     return FERDataset(
