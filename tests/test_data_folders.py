@@ -92,22 +92,25 @@ BAD_DATA = {
 }
 
 
+def make_bad_folder(root, case):
+    """A good happy/sad folder plus one bad case; returns class names and message."""
+    make_bad, message = BAD_DATA[case]
+    make_folder(root)
+    make_bad(root)
+    names = ("happy", "sad", "fear") if case in ("empty_class", "missing_class") else ("happy", "sad")
+    return names, message
+
+
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
 def test_bad_data_raises_naming_the_file(tmp_path, case):
-    make_bad, message = BAD_DATA[case]
-    make_folder(tmp_path)
-    make_bad(tmp_path)
-    names = ("happy", "sad", "fear") if case in ("empty_class", "missing_class") else ("happy", "sad")
+    names, message = make_bad_folder(tmp_path, case)
     with pytest.raises(DataError, match=message):
         load_image_folder(tmp_path, class_names=names)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
 def test_bad_data_is_skipped_counted_and_listed(tmp_path, case):
-    make_bad, message = BAD_DATA[case]
-    make_folder(tmp_path)
-    make_bad(tmp_path)
-    names = ("happy", "sad", "fear") if case in ("empty_class", "missing_class") else ("happy", "sad")
+    names, message = make_bad_folder(tmp_path, case)
     dataset = load_image_folder(tmp_path, class_names=names, on_error="skip")
     assert dataset.num_examples == 5
     assert dataset.labels.tolist() == [0, 0, 1, 1, 1]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import AFFECTNET_ORDER, EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
-from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
+from keras_fer.data.dataset import ErrorPolicy, decode_dataset
 from keras_fer.data.images import DataError
 
 HEADER = [
@@ -71,14 +71,8 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
             boxes.append(box)
             labels.append(class_names.index(native))
             sources.append(source)
-    images, kept = read_images(paths, tuple(image_size), channels, policy, boxes)
-    return FERDataset(
-        images=images,
-        labels=np.asarray(labels, "int32")[kept],
-        class_names=class_names,
-        sources=tuple(sources[i] for i in kept),
-        skipped=tuple(left_out + policy.skipped),
-    )
+    labels = np.asarray(labels, "int32")
+    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes, left_out)
 
 
 def _parse_row(row, source):

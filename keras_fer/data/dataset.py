@@ -118,6 +118,29 @@ class ErrorPolicy:
         self.skipped.append((error.source, error.problem))
 
 
+def decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, crop_boxes=None, left_out=()):
+    """Decodes image files into the `FERDataset` of those that decoded.
+
+    Args:
+        paths: image files (or `(name, bytes)`), one per example.
+        labels: NumPy labels, one per example.
+        sources: where each example came from, one per example.
+        class_names: the dataset's class names.
+        image_size, channels: the images' target size and channel count.
+        policy: the `ErrorPolicy` that raises or collects bad files.
+        crop_boxes: optional face box per example.
+        left_out: `(source, reason)` of examples the loader left out itself.
+    """
+    images, kept = read_images(paths, tuple(image_size), channels, policy, crop_boxes)
+    return FERDataset(
+        images=images,
+        labels=labels[kept],
+        class_names=tuple(class_names),
+        sources=tuple(sources[i] for i in kept),
+        skipped=tuple(left_out) + tuple(policy.skipped),
+    )
+
+
 def read_images(sources, image_size, channels, policy, crop_boxes=None):
     """Decodes files in parallel; returns the uint8 stack and kept indices."""
 

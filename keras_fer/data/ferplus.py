@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
-from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
+from keras_fer.data.dataset import ErrorPolicy, decode_dataset
 from keras_fer.data.images import DataError
 
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
@@ -70,24 +70,18 @@ def load_ferplus(
     rows = _rows(Path(path), split, images, policy)
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
     columns = [FERPLUS_VOTE_ORDER.index(name) for name in class_names]
-    kept, labels, dropped = [], [], []
+    sources, paths, boxes, labels, dropped = [], [], [], [], []
     for source, image_path, crop_box, votes in rows:
         label, reason = _label(votes, columns, label_mode, drop_ties)
         if reason:
             dropped.append((source, reason))
-        else:
-            kept.append((source, image_path, crop_box))
-            labels.append(label)
-    decoded, decoded_index = read_images(
-        [image_path for _, image_path, _ in kept], tuple(image_size), channels, policy, [box for _, _, box in kept]
-    )
-    return FERDataset(
-        images=decoded,
-        labels=np.asarray(labels, "float32" if label_mode == "probability" else "int32")[decoded_index],
-        class_names=class_names,
-        sources=tuple(kept[i][0] for i in decoded_index),
-        skipped=tuple(dropped + policy.skipped),
-    )
+            continue
+        sources.append(source)
+        paths.append(image_path)
+        boxes.append(crop_box)
+        labels.append(label)
+    labels = np.asarray(labels, "float32" if label_mode == "probability" else "int32")
+    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes, dropped)
 
 
 def _label(votes, columns, label_mode, drop_ties):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
+from keras_fer.data.dataset import ErrorPolicy, decode_dataset
 from keras_fer.data.images import IMAGE_SUFFIXES, DataError
 
 
@@ -67,14 +67,8 @@ def load_image_folder(root, class_names, image_size=(48, 48), channels=1, on_err
             policy.handle(DataError(root / name, f"no images for class {name!r}"))
         paths += class_paths
         labels += [label] * len(class_paths)
-    images, kept = read_images(paths, tuple(image_size), channels, policy)
-    return FERDataset(
-        images=images,
-        labels=np.asarray(labels, "int32")[kept],
-        class_names=class_names,
-        sources=tuple(str(paths[i].relative_to(root)) for i in kept),
-        skipped=tuple(policy.skipped),
-    )
+    sources = [str(path.relative_to(root)) for path in paths]
+    return decode_dataset(paths, np.asarray(labels, "int32"), sources, class_names, image_size, channels, policy)
 
 
 def _image_files(folder, policy):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, RAFDB_ORDER
-from keras_fer.data.dataset import ErrorPolicy, FERDataset, read_images
+from keras_fer.data.dataset import ErrorPolicy, decode_dataset
 from keras_fer.data.images import DataError
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
@@ -53,14 +53,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
             paths.append(root / "Image" / "aligned" / f"{stem}_aligned.jpg" if aligned else root / "Image" / "original" / name)
             labels.append(EXPRESSIONS.index(RAFDB_ORDER[label - 1]))
             sources.append(source)
-    images, kept = read_images(paths, tuple(image_size), channels, policy)
-    return FERDataset(
-        images=images,
-        labels=np.asarray(labels, "int32")[kept],
-        class_names=EXPRESSIONS,
-        sources=tuple(sources[i] for i in kept),
-        skipped=tuple(policy.skipped),
-    )
+    return decode_dataset(paths, np.asarray(labels, "int32"), sources, EXPRESSIONS, image_size, channels, policy)
 
 
 def _parse_line(text, source):
