@@ -1,7 +1,7 @@
 """keras-fer: facial expression recognition for Keras 3."""
 
-from keras_fer import layers, losses, models
+from keras_fer import data, layers, losses, models, training
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "losses", "models", "__version__"]
+__all__ = ["data", "layers", "losses", "models", "training", "__version__"]
