@@ -45,9 +45,11 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
 
     Example:
 
-    >>> val = load_affectnet("validation.csv", "Manually_Annotated_Images", num_classes=7)  # doctest: +SKIP
-    >>> [reason for _, reason in val.skipped][:1]  # doctest: +SKIP
-    ['expression 7 (contempt) is not among the 7 classes']
+    ```python
+    val = load_affectnet("validation.csv", "Manually_Annotated_Images", num_classes=7)
+    [reason for _, reason in val.skipped][:1]
+    # ['expression 7 (contempt) is not among the 7 classes']
+    ```
     """
     csv_path, images_root = Path(csv_path), Path(images_root)
     if num_classes not in (7, 8):

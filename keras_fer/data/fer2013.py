@@ -45,10 +45,12 @@ def load_fer2013(path, split, image_size=(48, 48), channels=1, on_error="raise")
 
     Example:
 
-    >>> train = load_fer2013("fer2013.csv", "Training")  # doctest: +SKIP
-    >>> val = load_fer2013("fer2013/", "val")  # doctest: +SKIP
-    >>> dict(zip(val.class_names, val.class_counts))["disgust"]  # doctest: +SKIP
-    56
+    ```python
+    train = load_fer2013("fer2013.csv", "Training")
+    val = load_fer2013("fer2013/", "val")
+    dict(zip(val.class_names, val.class_counts))["disgust"]
+    # 56
+    ```
     """
     path = Path(path)
     if path.is_dir():

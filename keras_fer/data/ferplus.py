@@ -62,9 +62,11 @@ def load_ferplus(
 
     Example:
 
-    >>> soft = load_ferplus("FERPlus/data", "Training", label_mode="probability")  # doctest: +SKIP
-    >>> soft.labels.shape[1], soft.class_names[-1]  # doctest: +SKIP
-    (8, 'contempt')
+    ```python
+    soft = load_ferplus("FERPlus/data", "Training", label_mode="probability")
+    soft.labels.shape[1], soft.class_names[-1]
+    # (8, 'contempt')
+    ```
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}")

@@ -36,9 +36,11 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
 
     Example:
 
-    >>> train = load_rafdb("RAF-DB/basic", "train", image_size=(224, 224))  # doctest: +SKIP
-    >>> train.images.shape[1:]  # doctest: +SKIP
-    (224, 224, 3)
+    ```python
+    train = load_rafdb("RAF-DB/basic", "train", image_size=(224, 224))
+    train.images.shape[1:]
+    # (224, 224, 3)
+    ```
     """
     root = Path(root)
     if split not in SPLITS:
