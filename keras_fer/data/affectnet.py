@@ -58,7 +58,7 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
         raise ValueError(f"AffectNet needs an annotation CSV and an image folder. Received: {csv_path}, {images_root}")
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
     policy = ErrorPolicy(on_error)
-    left_out, paths, boxes, labels, sources = [], [], [], [], []
+    paths, boxes, labels, sources = [], [], [], []
     with open(csv_path, newline="") as file:
         reader = csv.reader(file)
         header = [h.strip() for h in next(reader, [])]
@@ -73,14 +73,14 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
                 continue
             native = AFFECTNET_ORDER[expression]
             if native not in class_names:
-                left_out.append((source, f"expression {expression} ({native}) is not among the {num_classes} classes"))
+                policy.leave_out(source, f"expression {expression} ({native}) is not among the {num_classes} classes")
                 continue
             paths.append(images_root / name)
             boxes.append(box)
             labels.append(class_names.index(native))
             sources.append(source)
     labels = np.asarray(labels, "int32")
-    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes, left_out)
+    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes)
 
 
 def _parse_row(row, source):

@@ -117,8 +117,12 @@ class ErrorPolicy:
             raise error
         self.skipped.append((error.source, error.problem))
 
+    def leave_out(self, source, reason):
+        """Lists a record the dataset's own rules exclude, whatever `on_error`."""
+        self.skipped.append((source, reason))
 
-def decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, crop_boxes=None, left_out=()):
+
+def decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, crop_boxes=None):
     """Decodes image files into the `FERDataset` of those that decoded.
 
     Args:
@@ -127,9 +131,9 @@ def decode_dataset(paths, labels, sources, class_names, image_size, channels, po
         sources: where each example came from, one per example.
         class_names: the dataset's class names.
         image_size, channels: the images' target size and channel count.
-        policy: the `ErrorPolicy` that raises or collects bad files.
+        policy: the `ErrorPolicy` that raises on bad files or lists them
+            with the records left out.
         crop_boxes: optional face box per example.
-        left_out: `(source, reason)` of examples the loader left out itself.
     """
     images, kept = read_images(paths, tuple(image_size), channels, policy, crop_boxes)
     return FERDataset(
@@ -137,7 +141,7 @@ def decode_dataset(paths, labels, sources, class_names, image_size, channels, po
         labels=labels[kept],
         class_names=tuple(class_names),
         sources=tuple(sources[i] for i in kept),
-        skipped=tuple(left_out) + tuple(policy.skipped),
+        skipped=tuple(policy.skipped),
     )
 
 

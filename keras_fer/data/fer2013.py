@@ -76,9 +76,9 @@ def _load_csv(path, split, image_size, channels, policy):
         for line, row in enumerate(reader, start=2):
             source = f"{path.name}:{line}"
             try:
-                label, pixels, usage = _parse_row(row)
+                label, pixels, usage = _parse_row(row, source)
             except DataError as error:
-                policy.handle(DataError(source, error.problem))
+                policy.handle(error)
                 continue
             if usage == split:
                 images.append(resize_pixels(pixels.reshape(48, 48), image_size, channels))
@@ -94,21 +94,21 @@ def _load_csv(path, split, image_size, channels, policy):
     )
 
 
-def _parse_row(row):
+def _parse_row(row, source):
     if len(row) != 3:
-        raise DataError("", f"expected 3 fields (emotion, pixels, Usage), found {len(row)}")
+        raise DataError(source, f"expected 3 fields (emotion, pixels, Usage), found {len(row)}")
     emotion, pixels, usage = (field.strip() for field in row)
     if emotion not in {str(i) for i in range(len(CLASS_NAMES))}:
-        raise DataError("", f"emotion must be an integer 0..6. Received: {emotion!r}")
+        raise DataError(source, f"emotion must be an integer 0..6. Received: {emotion!r}")
     if usage not in USAGES:
-        raise DataError("", f"unknown Usage {usage!r}; expected one of {USAGES}")
+        raise DataError(source, f"unknown Usage {usage!r}; expected one of {USAGES}")
     values = pixels.split()
     if len(values) != PIXELS:
-        raise DataError("", f"expected {PIXELS} pixels (48x48), found {len(values)}")
+        raise DataError(source, f"expected {PIXELS} pixels (48x48), found {len(values)}")
     if not all(v.isdigit() for v in values):
         bad = next(v for v in values if not v.isdigit())
-        raise DataError("", f"pixels must be integers 0..255. Received: {bad!r}")
+        raise DataError(source, f"pixels must be integers 0..255. Received: {bad!r}")
     array = np.asarray(values, dtype="int64")
     if array.max() > 255:
-        raise DataError("", f"pixels must be integers 0..255. Received: {array.max()}")
+        raise DataError(source, f"pixels must be integers 0..255. Received: {array.max()}")
     return int(emotion), array.astype("uint8"), usage

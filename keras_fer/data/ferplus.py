@@ -78,18 +78,18 @@ def load_ferplus(
     rows = _rows(Path(path), split, images, policy)
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
     columns = [FERPLUS_VOTE_ORDER.index(name) for name in class_names]
-    sources, paths, boxes, labels, dropped = [], [], [], [], []
+    sources, paths, boxes, labels = [], [], [], []
     for source, image_path, crop_box, votes in rows:
         label, reason = _label(votes, columns, label_mode, drop_ties)
         if reason:
-            dropped.append((source, reason))
+            policy.leave_out(source, reason)
             continue
         sources.append(source)
         paths.append(image_path)
         boxes.append(crop_box)
         labels.append(label)
     labels = np.asarray(labels, "float32" if label_mode == "probability" else "int32")
-    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes, dropped)
+    return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes)
 
 
 def _label(votes, columns, label_mode, drop_ties):
@@ -144,7 +144,7 @@ def _new_csv_rows(path, split, images, policy):
             elif row[0].strip() == split:
                 name = row[1].strip()
                 if not name:
-                    policy.skipped.append((source, "dropped by FER+ (no image name)"))
+                    policy.leave_out(source, "dropped by FER+ (no image name)")
                     continue
                 try:
                     votes = _votes(row[2:], source)

@@ -64,8 +64,7 @@ def resize_pixels(pixels, image_size, channels):
     pixels = np.asarray(pixels, dtype="uint8")
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
-    image = Image.fromarray(pixels)
-    return _resized_array(image.convert("L" if channels == 1 else "RGB"), image_size, channels)
+    return _resized_array(_to_channels(Image.fromarray(pixels), channels), image_size, channels)
 
 
 def _resized_array(image, image_size, channels):
