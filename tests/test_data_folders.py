@@ -154,3 +154,28 @@ def test_dataset_checks_model_classes_and_input(tmp_path):
     with pytest.raises(ValueError, match="takes \\(32, 32, 1\\) images"):
         dataset.check_model(tiny_resnet(num_classes=2, input_shape=(32, 32, 1)))
     dataset.check_model(tiny_resnet(num_classes=2))
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"channels": 2}, "channels=2"),
+        ({"image_size": (48,)}, "image_size=\\(48,\\)"),
+        ({"image_size": (48, 0)}, "image_size=\\(48, 0\\)"),
+        ({"image_size": 48}, "image_size=48"),
+    ],
+)
+def test_every_loader_checks_image_size_and_channels_before_reading(tmp_path, arguments, message):
+    from keras_fer.data import load_affectnet, load_fer2013, load_ferplus, load_rafdb
+
+    missing = tmp_path / "missing"
+    loaders = [
+        lambda: load_image_folder(make_folder(tmp_path), class_names=("happy", "sad"), **arguments),
+        lambda: load_fer2013(missing, "train", **arguments),
+        lambda: load_ferplus(missing, "Training", **arguments),
+        lambda: load_rafdb(missing, "train", **arguments),
+        lambda: load_affectnet(missing, missing, **arguments),
+    ]
+    for load in loaders:
+        with pytest.raises(ValueError, match=message):
+            load()

@@ -7,7 +7,7 @@ import numpy as np
 
 from keras_fer.data.classes import AFFECTNET_ORDER, EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import ErrorPolicy, decode_dataset
-from keras_fer.data.images import DataError
+from keras_fer.data.images import DataError, check_image_format
 
 HEADER = [
     "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
@@ -54,6 +54,7 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
     csv_path, images_root = Path(csv_path), Path(images_root)
     if num_classes not in (7, 8):
         raise ValueError(f"`num_classes` must be 7 or 8. Received: num_classes={num_classes!r}")
+    check_image_format(image_size, channels)
     if not csv_path.is_file() or not images_root.is_dir():
         raise ValueError(f"AffectNet needs an annotation CSV and an image folder. Received: {csv_path}, {images_root}")
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS

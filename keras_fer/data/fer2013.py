@@ -8,7 +8,7 @@ import numpy as np
 from keras_fer.data.classes import FER2013_ORDER
 from keras_fer.data.dataset import ErrorPolicy, FERDataset
 from keras_fer.data.folders import load_image_folder
-from keras_fer.data.images import DataError, resize_pixels
+from keras_fer.data.images import DataError, check_image_format, resize_pixels
 
 CLASS_NAMES = FER2013_ORDER
 USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -52,6 +52,7 @@ def load_fer2013(path, split, image_size=(48, 48), channels=1, on_error="raise")
     # 56
     ```
     """
+    check_image_format(image_size, channels)
     path = Path(path)
     if path.is_dir():
         split_folder = path / split

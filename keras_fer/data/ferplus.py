@@ -7,7 +7,7 @@ import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
 from keras_fer.data.dataset import ErrorPolicy, decode_dataset
-from keras_fer.data.images import DataError
+from keras_fer.data.images import DataError, check_image_format
 
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
 LABEL_MODES = ("majority", "probability")
@@ -72,6 +72,7 @@ def load_ferplus(
         raise ValueError(f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}")
     if num_classes not in (7, 8):
         raise ValueError(f"`num_classes` must be 7 or 8. Received: num_classes={num_classes!r}")
+    check_image_format(image_size, channels)
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"`split` must be one of {tuple(SPLIT_FOLDERS)}. Received: split={split!r}")
     policy = ErrorPolicy(on_error)

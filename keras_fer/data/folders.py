@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.dataset import ErrorPolicy, decode_dataset
-from keras_fer.data.images import IMAGE_SUFFIXES, DataError
+from keras_fer.data.images import IMAGE_SUFFIXES, DataError, check_image_format
 
 
 def load_image_folder(root, class_names, image_size=(48, 48), channels=1, on_error="raise"):
@@ -52,8 +52,7 @@ def load_image_folder(root, class_names, image_size=(48, 48), channels=1, on_err
     if not root.is_dir():
         raise ValueError(f"Image folder {root} does not exist or is not a directory.")
     class_names = _validated_class_names(class_names)
-    if channels not in (1, 3):
-        raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
+    check_image_format(image_size, channels)
     policy = ErrorPolicy(on_error)
     paths, labels = [], []
     for entry in sorted(p for p in root.iterdir() if not p.name.startswith(".")):

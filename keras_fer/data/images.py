@@ -19,6 +19,19 @@ class DataError(ValueError):
         self.problem = problem
 
 
+def check_image_format(image_size, channels):
+    """Raises a `ValueError` unless `image_size` is `(height, width)` and `channels` 1 or 3."""
+    valid_size = (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in image_size)
+    )
+    if not valid_size:
+        raise ValueError(f"`image_size` must be (height, width), two positive integers. Received: image_size={image_size!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
+
+
 def read_image(source, image_size, channels, crop_box=None):
     """Decodes an image file into a uint8 array `(height, width, channels)`.
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, RAFDB_ORDER
 from keras_fer.data.dataset import ErrorPolicy, decode_dataset
-from keras_fer.data.images import DataError
+from keras_fer.data.images import DataError, check_image_format
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
 SPLITS = ("train", "test")
@@ -43,6 +43,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
     ```
     """
     root = Path(root)
+    check_image_format(image_size, channels)
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
     if not (root / LABEL_FILE).is_file():
