@@ -1,12 +1,11 @@
 """AffectNet: its annotation CSV and `Manually_Annotated_Images/`."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from keras_fer.data.classes import AFFECTNET_ORDER, EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
-from keras_fer.data.dataset import ErrorPolicy, decode_dataset
+from keras_fer.data.dataset import ErrorPolicy, csv_records, decode_dataset
 from keras_fer.data.images import DataError, check_image_format
 
 HEADER = [
@@ -60,26 +59,20 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
     class_names = EXPRESSIONS_WITH_CONTEMPT if num_classes == 8 else EXPRESSIONS
     policy = ErrorPolicy(on_error)
     paths, boxes, labels, sources = [], [], [], []
-    with open(csv_path, newline="") as file:
-        reader = csv.reader(file)
-        header = [h.strip() for h in next(reader, [])]
-        if header != HEADER:
-            raise DataError(f"{csv_path.name}:1", f"header must be {','.join(HEADER)}. Received: {header}")
-        for line, row in enumerate(reader, start=2):
-            source = f"{csv_path.name}:{line}"
-            try:
-                name, box, expression = _parse_row(row, source)
-            except DataError as error:
-                policy.handle(error)
-                continue
-            native = AFFECTNET_ORDER[expression]
-            if native not in class_names:
-                policy.leave_out(source, f"expression {expression} ({native}) is not among the {num_classes} classes")
-                continue
-            paths.append(images_root / name)
-            boxes.append(box)
-            labels.append(class_names.index(native))
-            sources.append(source)
+    for source, row in csv_records(csv_path, HEADER):
+        try:
+            name, box, expression = _parse_row(row, source)
+        except DataError as error:
+            policy.handle(error)
+            continue
+        native = AFFECTNET_ORDER[expression]
+        if native not in class_names:
+            policy.leave_out(source, f"expression {expression} ({native}) is not among the {num_classes} classes")
+            continue
+        paths.append(images_root / name)
+        boxes.append(box)
+        labels.append(class_names.index(native))
+        sources.append(source)
     labels = np.asarray(labels, "int32")
     return decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, boxes)
 

@@ -1,6 +1,7 @@
 """`FERDataset`, the one return type of every keras-fer loader."""
 
 import concurrent.futures
+import csv
 import dataclasses
 import os
 
@@ -120,6 +121,21 @@ class ErrorPolicy:
     def leave_out(self, source, reason):
         """Lists a record the dataset's own rules exclude, whatever `on_error`."""
         self.skipped.append((source, reason))
+
+
+def csv_records(path, header):
+    """Yields `(source, row)` for each row of a CSV whose header is `header`.
+
+    `source` is `"<file name>:<line>"`. A different header is a `DataError`
+    naming line 1.
+    """
+    with open(path, newline="") as file:
+        reader = csv.reader(file)
+        found = [field.strip() for field in next(reader, [])]
+        if found != list(header):
+            raise DataError(f"{path.name}:1", f"header must be {','.join(header)}. Received: {found}")
+        for line, row in enumerate(reader, start=2):
+            yield f"{path.name}:{line}", row
 
 
 def decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, crop_boxes=None):

@@ -1,12 +1,11 @@
 """FER2013: the original `fer2013.csv` and the image-folder copies of it."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from keras_fer.data.classes import FER2013_ORDER
-from keras_fer.data.dataset import ErrorPolicy, FERDataset
+from keras_fer.data.dataset import ErrorPolicy, FERDataset, csv_records
 from keras_fer.data.folders import load_image_folder
 from keras_fer.data.images import DataError, check_image_format, resize_pixels
 
@@ -69,22 +68,16 @@ def load_fer2013(path, split, image_size=(48, 48), channels=1, on_error="raise")
 
 def _load_csv(path, split, image_size, channels, policy):
     images, labels, sources = [], [], []
-    with open(path, newline="") as file:
-        reader = csv.reader(file)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != CSV_HEADER:
-            raise DataError(f"{path}:1", f"header must be {','.join(CSV_HEADER)}. Received: {header}")
-        for line, row in enumerate(reader, start=2):
-            source = f"{path.name}:{line}"
-            try:
-                label, pixels, usage = _parse_row(row, source)
-            except DataError as error:
-                policy.handle(error)
-                continue
-            if usage == split:
-                images.append(resize_pixels(pixels.reshape(48, 48), image_size, channels))
-                labels.append(label)
-                sources.append(source)
+    for source, row in csv_records(path, CSV_HEADER):
+        try:
+            label, pixels, usage = _parse_row(row, source)
+        except DataError as error:
+            policy.handle(error)
+            continue
+        if usage == split:
+            images.append(resize_pixels(pixels.reshape(48, 48), image_size, channels))
+            labels.append(label)
+            sources.append(source)
     empty = np.zeros((0, *image_size, channels), "uint8")
     return FERDataset(
         images=np.stack(images) if images else empty,
