@@ -1,14 +1,9 @@
-"""The `keras-fer` command."""
+"""The `keras-fer` command: `train` and `evaluate`."""
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
-
-SYNTHETIC_TRAIN_COUNTS = (195, 21, 200, 352, 235, 155, 242)
-SYNTHETIC_VALIDATION_PER_CLASS = 40
 
 
 def main(argv=None):
@@ -18,9 +13,11 @@ def main(argv=None):
     if arguments.command is None:
         parser.print_help()
         return 2
+    from keras_fer.data import DataError
+
     try:
         return arguments.run(arguments)
-    except ValueError as error:
+    except (ValueError, DataError) as error:
         if arguments.debug:
             raise
         print(f"keras-fer {arguments.command}: error: {error}", file=sys.stderr)
@@ -30,19 +27,55 @@ def main(argv=None):
 def _parser():
     parser = argparse.ArgumentParser(prog="keras-fer", description="Facial expression recognition with Keras 3.")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(subcommands)
+    _add_evaluate(subcommands)
+    return parser
+
+
+def _add_train(subcommands):
     train = subcommands.add_parser(
         "train",
         help="train a model (without arguments: the tiny preset on the embedded synthetic faces)",
-        description="Train the tiny ResNet18 preset on procedurally drawn faces with "
-        "FER2013-like class imbalance, offline, and write the run directory.",
+        description="Train a ResNet18 with model.fit from a config (a shipped preset or a YAML "
+        "file) and write a run directory: config.yaml, model.keras, history.csv, report.json and "
+        "the plots. Started again after being killed, the same command resumes the run. "
+        "Without arguments: the tiny model on procedurally drawn faces, offline.",
     )
-    train.add_argument("--output", type=Path, help="run directory (default: runs/train-<date>-<time>)")
-    train.add_argument("--epochs", type=_positive_int, default=12, help="training epochs (default: 12)")
-    train.add_argument("--seed", type=int, default=0, help="seed of data and initialisation (default: 0)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("config", nargs="?", default="synthetic", help="preset name or YAML file (default: synthetic)")
+    _add_config_flags(train)
+    train.add_argument("--output", help="run directory (default: runs/<config name>, then -2, -3, ...)")
+    train.add_argument("--epochs", type=_positive_int, help="shortcut for --set training.epochs=N")
+    train.add_argument("--seed", type=int, help="shortcut for --set training.seed=N")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in an existing run directory")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
     train.set_defaults(run=_train)
-    return parser
+
+
+def _add_evaluate(subcommands):
+    evaluate = subcommands.add_parser(
+        "evaluate",
+        help="evaluate a run or model on a dataset split",
+        description="Evaluate a run directory (its model.keras and config.yaml) or a .keras file "
+        "(with a config) on a split, and write report.json, confusion_matrix.png and, for runs, "
+        "training_curves.png.",
+    )
+    evaluate.add_argument("model", help="a run directory or a .keras file")
+    evaluate.add_argument("--config", help="preset or YAML giving the data (default: the run's config.yaml)")
+    _add_config_flags(evaluate)
+    evaluate.add_argument("--split", help="split to evaluate (default: the config's data.validation_split)")
+    evaluate.add_argument("--flip", action="store_true", help="average with horizontally flipped images (test-time augmentation)")
+    evaluate.add_argument("--output", help="report directory (default: <run>/evaluate-<split>)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    evaluate.add_argument("--debug", action="store_true", help="show tracebacks")
+    evaluate.set_defaults(run=_evaluate)
+
+
+def _add_config_flags(parser):
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config value, e.g. --set training.epochs=3 (repeatable)",
+    )
+    parser.add_argument("--data", help="shortcut for --set data.path=PATH")
 
 
 def _positive_int(text):
@@ -52,43 +85,59 @@ def _positive_int(text):
     return value
 
 
+def _overrides(arguments, shortcuts):
+    overrides = list(arguments.overrides)
+    for key, value in shortcuts.items():
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return overrides
+
+
 def _train(arguments):
-    from keras_fer.training.fit import prepare_run_directory
+    from keras_fer.training import load_config, train
+    from keras_fer.training.run import describe_resume, resolve_run_directory
 
-    run_dir = arguments.output or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
-    run_dir = prepare_run_directory(run_dir, overwrite=arguments.overwrite)
-
-    import keras
-
-    from keras_fer.data.synthetic import make_faces
-    from keras_fer.models import PRESETS, from_preset
-    from keras_fer.training.fit import fit
-
-    keras.utils.set_random_seed(arguments.seed)
-    image_size = PRESETS["tiny"]["input_shape"][0]
-    train = make_faces(SYNTHETIC_TRAIN_COUNTS, image_size=image_size, seed=arguments.seed)
-    validation = make_faces(SYNTHETIC_VALIDATION_PER_CLASS, image_size=image_size, seed=arguments.seed + 1)
-    settings = {
-        "preset": "tiny",
-        "data": "synthetic",
-        "train_samples_per_class": list(SYNTHETIC_TRAIN_COUNTS),
-        "validation_samples_per_class": SYNTHETIC_VALIDATION_PER_CLASS,
-        "class_names": list(train.class_names),
-        "epochs": arguments.epochs,
-        "seed": arguments.seed,
-    }
-    (run_dir / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
-    summary = fit(
-        from_preset("tiny", seed=arguments.seed),
-        (train.images, train.labels),
-        (validation.images, validation.labels),
-        run_dir,
-        epochs=arguments.epochs,
-        verbose=2,
+    config = load_config(
+        arguments.config,
+        _overrides(
+            arguments,
+            {
+                "data.path": arguments.data,
+                "training.epochs": arguments.epochs,
+                "training.seed": arguments.seed,
+                "output.path": arguments.output,
+                "output.overwrite": "true" if arguments.overwrite else None,
+            },
+        ),
     )
-    for name, recall in zip(train.class_names, summary["validation_per_class_recall"]):
-        print(f"  {name:<9} recall {recall:.2f}")
-    print(f"Balanced accuracy {summary['validation_balanced_accuracy']:.3f}. Run written to {run_dir}")
+    run_dir = resolve_run_directory(config)
+    print(f"Training {config.name} into {run_dir} {describe_resume(run_dir)}".rstrip(), flush=True)
+    run_dir, report = train(config, run_dir, verbose=2 if not sys.stdout.isatty() else "auto")
+    for name, scores in report["per_class"].items():
+        print(f"  {name:<9} recall {scores['recall']:.3f}  (support {scores['support']})")
+    print(
+        f"Validation accuracy {report['accuracy']:.4f}, balanced accuracy {report['balanced_accuracy']:.4f}, "
+        f"macro-F1 {report['macro_f1']:.4f}. Run written to {run_dir}"
+    )
+    return 0
+
+
+def _evaluate(arguments):
+    from keras_fer.training.evaluate import evaluate_run
+
+    output, report = evaluate_run(
+        arguments.model,
+        config=arguments.config,
+        overrides=_overrides(arguments, {"data.path": arguments.data}),
+        split=arguments.split,
+        flip=arguments.flip,
+        output=arguments.output,
+        overwrite=arguments.overwrite,
+    )
+    print(
+        f"{report['num_examples']} images: accuracy {report['accuracy']:.4f}, balanced accuracy "
+        f"{report['balanced_accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}. Report written to {output}"
+    )
     return 0
 
 

@@ -11,17 +11,43 @@ from keras_fer.models import FERModel
 
 
 @pytest.mark.slow
-def test_train_writes_a_run_directory(tmp_path, capsys):
+def test_train_and_evaluate_commands(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert main(["train", "--epochs", "1", "--output", str(run_dir)]) == 0
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.csv", "model.keras", "summary.json"]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["training_class_counts"] == [195, 21, 200, 352, 235, 155, 242]
-    recall = summary["validation_per_class_recall"]
-    assert len(recall) == 7 and summary["validation_balanced_accuracy"] == pytest.approx(sum(recall) / 7, abs=1e-3)
+    small = "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}"
+    assert main(["train", "--epochs", "1", "--output", str(run_dir), "--set", small]) == 0
+    out = capsys.readouterr().out
+    assert f"Training synthetic into {run_dir}" in out and f"Run written to {run_dir}" in out
+    report = json.loads((run_dir / "report.json").read_text())
+    assert f"balanced accuracy {report['balanced_accuracy']:.4f}" in out
     assert isinstance(keras.models.load_model(run_dir / "model.keras"), FERModel)
-    assert len((run_dir / "history.csv").read_text().strip().splitlines()) == 2
-    assert f"Run written to {run_dir}" in capsys.readouterr().out
+
+    assert main(["evaluate", str(run_dir), "--flip"]) == 0
+    flipped = json.loads((run_dir / "evaluate-val-flip" / "report.json").read_text())
+    assert flipped["test_time_flip"] and flipped["num_examples"] == report["num_examples"] == 21
+    assert sorted(p.name for p in (run_dir / "evaluate-val-flip").iterdir()) == [
+        "confusion_matrix.png", "report.json", "training_curves.png"
+    ]
+    assert main(["evaluate", str(run_dir), "--flip"]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir / "model.keras"), "--config", str(run_dir / "config.yaml"), "--split", "train"]) == 0
+    on_train = json.loads((tmp_path / "run" / "model-evaluate-train" / "report.json").read_text())
+    assert on_train["num_examples"] == 76 and on_train["data"]["split"] == "train"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["evaluate", "nowhere"], "nowhere is neither a run directory nor a .keras file"),
+        (["train", "--set", "training.epochs=-1"], "`synthetic: training.epochs` must lie in [1, inf]"),
+        (["train", "mine.yaml"], "Config mine.yaml is neither a YAML file nor a preset"),
+        (["train", "fer2013"], "`data.path` is required for dataset 'fer2013'"),
+    ],
+)
+def test_user_errors_are_one_line(arguments, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
@@ -56,7 +82,8 @@ def test_bad_arguments_exit_with_usage_error(arguments, capsys):
 
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
-    assert "train" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "train" in out and "evaluate" in out
 
 
 def test_console_script_is_installed():

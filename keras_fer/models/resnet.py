@@ -3,7 +3,7 @@ import keras
 from keras_fer.layers import CBAMBlock, UncertaintyMixing
 from keras_fer.models.fer_model import FERModel
 
-STEMS = ("imagenet", "small")
+STEMS = ("imagenet", "compact", "small")
 ATTENTIONS = ("cbam", None)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +47,8 @@ def resnet18(
         num_classes: number of expression classes, at least 2.
         attention: `"cbam"` or `None`.
         uncertainty_mixing: bool, whether to add the RUL heads and mixing.
-        stem: `"imagenet"` (7x7/2 conv + 3x3/2 max-pool, for 224 px) or
+        stem: `"imagenet"` (7x7/2 conv + 3x3/2 max-pool, for 224 px),
+            `"compact"` (3x3/2 conv, no pool: 48 px inputs on a budget) or
             `"small"` (3x3/1 conv, no pool, for 48 px inputs).
         width: filters of the first stage; each later stage doubles them.
         blocks_per_stage: BasicBlocks in each stage.
@@ -99,12 +100,12 @@ def apply_pixel_normalization(x):
 
 
 def apply_stem(x, stem, width):
-    """The ResNet stem: `"imagenet"` downsamples 4x, `"small"` keeps size."""
+    """The ResNet stem: `"imagenet"` downsamples 4x, `"compact"` 2x, `"small"` 1x."""
     if stem == "imagenet":
         x = apply_conv_norm(x, width, 7, strides=2, name="stem")
         x = keras.layers.ReLU(name="stem_relu")(x)
         return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    x = apply_conv_norm(x, width, 3, strides=1, name="stem")
+    x = apply_conv_norm(x, width, 3, strides=2 if stem == "compact" else 1, name="stem")
     return keras.layers.ReLU(name="stem_relu")(x)
 
 

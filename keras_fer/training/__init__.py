@@ -1,5 +1,33 @@
-"""Training and evaluation helpers."""
+"""Training and evaluation: configs, `model.fit` runs, reports."""
 
-from keras_fer.training.evaluation import confusion_matrix, per_class_recall
+from keras_fer.training.config import Config, config_from_dict, config_to_dict, load_config, preset_names, write_config
+from keras_fer.training.evaluation import classification_report, confusion_matrix, per_class_recall
+from keras_fer.training.fit import fit, save_for_inference
+from keras_fer.training.metrics import BalancedAccuracy, MacroF1
+from keras_fer.training.optimizers import make_optimizer
+from keras_fer.training.report import write_report
+from keras_fer.training.run import build_model, distribution_strategy, prepare_run_directory, train
+from keras_fer.training.splits import load_splits
 
-__all__ = ["confusion_matrix", "per_class_recall"]
+__all__ = [
+    "BalancedAccuracy",
+    "Config",
+    "MacroF1",
+    "build_model",
+    "classification_report",
+    "config_from_dict",
+    "config_to_dict",
+    "confusion_matrix",
+    "distribution_strategy",
+    "fit",
+    "load_config",
+    "load_splits",
+    "make_optimizer",
+    "per_class_recall",
+    "prepare_run_directory",
+    "preset_names",
+    "save_for_inference",
+    "train",
+    "write_config",
+    "write_report",
+]

@@ -1,74 +1,139 @@
+"""`model.fit` with the callbacks of a resumable, logged training run."""
+
+import csv
 import json
+import math
 from pathlib import Path
 
 import keras
-import numpy as np
 
+from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.losses import ClassBalancedLoss
-from keras_fer.training.evaluation import per_class_recall
+from keras_fer.training.metrics import BalancedAccuracy, MacroF1
+from keras_fer.training.optimizers import make_optimizer
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+BACKUP_DIR = "backup"
 
 
-def prepare_run_directory(path, overwrite=False):
-    """Creates `path` for a new run, refusing to replace an earlier run.
+def fit(
+    model,
+    train,
+    validation,
+    run_dir,
+    loss=None,
+    optimizer=None,
+    epochs=12,
+    batch_size=64,
+    monitor="val_balanced_accuracy",
+    augmentation=True,
+    early_stopping_patience=None,
+    tensorboard=False,
+    jit_compile=True,
+    seed=0,
+    verbose="auto",
+):
+    """Compiles and trains `model` with `model.fit`, resumable, into `run_dir`.
 
-    Fails before any training when `path` holds files (unless `overwrite`)
-    or cannot be written.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"Run directory {path} is a file, not a directory.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"Run directory {path} is not writable: {error.strerror}.") from error
-    return path
-
-
-def fit(model, train, validation, run_dir, epochs, batch_size=64, learning_rate=3e-3, verbose="auto"):
-    """Trains `model` with `model.fit` and writes the run into `run_dir`.
-
-    Compiles with Adam and a `ClassBalancedLoss` weighted by the training
-    labels' class counts, keeps the best model by validation accuracy in
-    `model.keras`, logs every epoch to `history.csv` and writes `summary.json`
-    (per-class recall and balanced accuracy of the best model).
+    Compiles with `ClassBalancedLoss` weighted by the training split's class
+    counts and the optimizer of `make_optimizer`; reports accuracy, balanced
+    accuracy and macro-F1. Callbacks: `ModelCheckpoint` keeps the best model
+    by `monitor` in `model.keras` (saved without optimizer state),
+    `BackupAndRestore` in `backup/` lets the same call continue a killed run
+    from its last completed epoch, `CSVLogger` appends to `history.csv`, and
+    optionally `EarlyStopping` and `TensorBoard` (`tensorboard/`).
 
     Args:
-        model: a Keras model of `num_classes` outputs, e.g. from
-            `keras_fer.models.from_preset`.
-        train: `(images, labels)` NumPy arrays, integer labels.
-        validation: `(images, labels)` NumPy arrays.
+        model: a Keras model, e.g. from `keras_fer.models.from_preset`.
+        train, validation: `keras_fer.data.FERDataset`s.
         run_dir: a directory from `prepare_run_directory`.
-        epochs, batch_size, learning_rate: training settings.
+        loss: keyword arguments of `ClassBalancedLoss` besides the counts.
+        optimizer: keyword arguments of `make_optimizer` besides the length.
+        epochs, batch_size: length of the training and examples per step.
+        monitor: the validation metric that picks the best model.
+        augmentation: whether to augment training batches with
+            `keras_fer.data.augment.augmentation`.
+        early_stopping_patience: epochs without improvement of `monitor`
+            before stopping, or `None` to train all `epochs`.
+        tensorboard: whether to write TensorBoard logs.
+        jit_compile: compile the train step with XLA.
+        seed: seed of the shuffle and the augmentation.
         verbose: `model.fit` verbosity.
 
     Returns:
-        The summary dict written to `summary.json`.
+        The `keras.callbacks.History` of this call.
     """
     run_dir = Path(run_dir)
+    train.check_model(model)
+    validation.check_model(model)
+    steps_per_epoch = math.ceil(train.num_examples / batch_size)
     num_classes = model.output_shape[-1]
-    counts = np.bincount(train[1], minlength=num_classes)
     model.compile(
-        keras.optimizers.Adam(learning_rate),
-        ClassBalancedLoss(counts, beta=0.999),
-        metrics=["accuracy"],
-        jit_compile=True,
+        make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
+        ClassBalancedLoss(train.class_counts, **(loss or {})),
+        metrics=["accuracy", BalancedAccuracy(num_classes), MacroF1(num_classes)],
+        jit_compile=jit_compile,
     )
+    callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard)
+    history = model.fit(
+        train.batches(batch_size, shuffle=True, augmentation=default_augmentation(seed) if augmentation else None, seed=seed),
+        validation_data=validation.batches(batch_size),
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+    save_for_inference(keras.models.load_model(run_dir / MODEL_FILE), run_dir / MODEL_FILE)
+    return history
+
+
+def save_for_inference(model, path):
+    """Saves `model` as a `.keras` file without optimizer state (a third of the size)."""
+    clone = model.__class__.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+
+
+def completed_epochs(run_dir):
+    """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none."""
+    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
+    if not metadata.is_file():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard):
+    mode = "min" if monitor == "val_loss" else "max"
+    best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
     callbacks = [
-        keras.callbacks.ModelCheckpoint(run_dir / "model.keras", monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.CSVLogger(run_dir / "history.csv"),
+        keras.callbacks.ModelCheckpoint(
+            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True, initial_value_threshold=best
+        ),
+        keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
     ]
-    model.fit(*train, validation_data=validation, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=verbose)
-    best = keras.models.load_model(run_dir / "model.keras")
-    recall = per_class_recall(validation[1], best.predict(validation[0], verbose=0), num_classes)
-    summary = {
-        "training_class_counts": counts.tolist(),
-        "validation_per_class_recall": [round(float(r), 4) for r in recall],
-        "validation_balanced_accuracy": round(float(np.nanmean(recall)), 4),
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    if early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
+    callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
+    return callbacks
+
+
+def _resume_history(run_dir, epochs_done, monitor, mode):
+    """Keeps the rows of the epochs the backup holds; returns their best `monitor`."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        return None
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    rows = [row for row in rows if int(row["epoch"]) < epochs_done]
+    with open(path, "w", newline="") as file:
+        if rows:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    values = [float(row[monitor]) for row in rows if row.get(monitor)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)

@@ -1,0 +1,265 @@
+"""Training configs: YAML files loaded into dataclasses, one section per concern.
+
+Each section holds the keyword arguments of one public function:
+
+- `data`: `keras_fer.training.load_splits` (which dataset, where, which splits);
+- `model`: `keras_fer.models.from_preset` (a preset and its overrides);
+- `loss`: `keras_fer.losses.ClassBalancedLoss` (class counts come from the data);
+- `optimizer`: `keras_fer.training.make_optimizer`;
+- `training`: `keras_fer.training.fit`;
+- `output`: `keras_fer.training.prepare_run_directory`.
+
+Precedence: dataclass defaults < YAML < `--set section.key=value` overrides.
+Unknown keys, wrong types and impossible values raise a `ValueError` naming
+the key and what it accepts.
+"""
+
+import dataclasses
+import typing
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from keras_fer.losses.class_balanced_loss import WEIGHTINGS
+from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
+
+DATASETS = ("synthetic", "fer2013", "ferplus", "rafdb", "affectnet", "folder")
+MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+DISTRIBUTE = ("auto", "mirrored", "none")
+MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss")
+
+
+def _field(default, choices=None, minimum=None, maximum=None):
+    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Keyword arguments of `keras_fer.training.load_splits`."""
+
+    dataset: str = _field("synthetic", choices=DATASETS)
+    path: typing.Optional[str] = _field(None)
+    train_split: str = _field("train")
+    validation_split: str = _field("val")
+    on_error: str = _field("raise", choices=("raise", "skip"))
+    options: dict = _field({})
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Keyword arguments of `keras_fer.models.from_preset`; `None` keeps the preset's value."""
+
+    preset: str = _field("tiny", choices=("paper", "fer2013", "tiny"))
+    input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None)
+    attention: typing.Optional[str] = _field("cbam", choices=("cbam", None))
+    uncertainty_mixing: bool = _field(True)
+    stem: typing.Optional[str] = _field(None, choices=(None, "imagenet", "compact", "small"))
+    width: typing.Optional[int] = _field(None, minimum=1)
+    blocks_per_stage: typing.Optional[typing.Tuple[int, ...]] = _field(None)
+    feature_dim: typing.Optional[int] = _field(None, minimum=1)
+    dropout: typing.Optional[float] = _field(None, minimum=0.0, maximum=0.99)
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """Keyword arguments of `keras_fer.losses.ClassBalancedLoss` (counts come from the data)."""
+
+    beta: float = _field(0.9999, minimum=0.0, maximum=0.999999)
+    weighting: str = _field("effective_number", choices=WEIGHTINGS)
+    gamma: float = _field(0.0, minimum=0.0)
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """Keyword arguments of `keras_fer.training.make_optimizer`."""
+
+    name: str = _field("adam", choices=OPTIMIZERS)
+    learning_rate: float = _field(1e-3, minimum=1e-9)
+    weight_decay: float = _field(0.0, minimum=0.0)
+    momentum: float = _field(0.9, minimum=0.0, maximum=0.999)
+    schedule: str = _field("constant", choices=SCHEDULES)
+    decay_rate: float = _field(0.9, minimum=1e-6, maximum=1.0)
+    decay_epochs: int = _field(1, minimum=1)
+    warmup_epochs: int = _field(0, minimum=0)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Keyword arguments of `keras_fer.training.fit`."""
+
+    epochs: int = _field(12, minimum=1)
+    batch_size: int = _field(64, minimum=1)
+    monitor: str = _field("val_balanced_accuracy", choices=MONITORS)
+    augmentation: bool = _field(True)
+    early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)
+    tensorboard: bool = _field(False)
+    jit_compile: bool = _field(True)
+    mixed_precision: typing.Optional[str] = _field(None, choices=MIXED_PRECISION)
+    distribute: str = _field("auto", choices=DISTRIBUTE)
+    seed: int = _field(0, minimum=0)
+
+
+@dataclasses.dataclass
+class OutputConfig:
+    """Keyword arguments of `keras_fer.training.prepare_run_directory`."""
+
+    path: typing.Optional[str] = _field(None)
+    overwrite: bool = _field(False)
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole training run: one dataclass per YAML section."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    name: str = "custom"
+
+
+SECTIONS = {field.name: field.type for field in dataclasses.fields(Config) if field.name != "name"}
+
+
+def preset_names():
+    """Names of the YAML presets shipped in `keras_fer/configs/`."""
+    folder = resources.files("keras_fer") / "configs"
+    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def load_config(source="synthetic", overrides=()):
+    """Resolves a config from a preset name or YAML file and `key=value` overrides.
+
+    Args:
+        source: a shipped preset name (`keras_fer.training.preset_names()`)
+            or the path of a YAML file with any of the sections.
+        overrides: strings `"section.key=value"`; values are parsed as YAML
+            (`training.epochs=3`, `model.input_shape=[48,48,1]`).
+
+    Returns:
+        A `Config`.
+
+    Example:
+
+    >>> config = load_config("synthetic", ["training.epochs=3"])
+    >>> config.training.epochs, config.model.preset
+    (3, 'tiny')
+    """
+    text, name = _read_source(source)
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source} is not valid YAML: {error}") from error
+    if not isinstance(values, dict):
+        raise ValueError(f"{source} must hold a mapping of sections {sorted(SECTIONS)}. Received: {values!r}")
+    for override in overrides:
+        _apply_override(values, override)
+    return config_from_dict(values, name=name, source=str(source))
+
+
+def config_from_dict(values, name="custom", source="config"):
+    """Builds a `Config` from nested dicts, validating every key and value."""
+    _check_keys(values, SECTIONS, source)
+    sections = {}
+    for section, cls in SECTIONS.items():
+        entries = values.get(section) or {}
+        if not isinstance(entries, dict):
+            raise ValueError(f"{source}: section `{section}` must be a mapping. Received: {entries!r}")
+        sections[section] = _build_section(cls, entries, f"{source}: {section}")
+    return Config(**sections, name=name)
+
+
+def config_to_dict(config):
+    """The config as plain nested dicts and lists, ready for YAML or JSON."""
+    values = dataclasses.asdict(config)
+    values.pop("name")
+    return _plain(values)
+
+
+def write_config(config, path):
+    """Writes the resolved config as YAML that `load_config` reads back."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def _read_source(source):
+    if str(source) in preset_names():
+        return (resources.files("keras_fer") / "configs" / f"{source}.yaml").read_text(), str(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"Config {source} is neither a YAML file nor a preset. Presets: {preset_names()}")
+    return path.read_text(), path.stem
+
+
+def _apply_override(values, override):
+    key, separator, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not separator or len(parts) != 2 or not all(parts):
+        raise ValueError(f"--set takes section.key=value, e.g. training.epochs=3. Received: {override!r}")
+    section, name = parts
+    _check_keys({section: None}, SECTIONS, "--set")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"--set {override}: the value is not valid YAML: {error}") from error
+    entries = values.setdefault(section, {}) or {}
+    values[section] = {**entries, name: value}
+
+
+def _check_keys(values, valid, where):
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}. Valid keys: {sorted(valid)}")
+
+
+def _build_section(cls, entries, where):
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    _check_keys(entries, fields, where)
+    hints = typing.get_type_hints(cls)
+    checked = {name: _checked(value, hints[name], fields[name].metadata, f"{where}.{name}") for name, value in entries.items()}
+    return cls(**checked)
+
+
+def _checked(value, hint, metadata, key):
+    value = _coerce(value, hint, key)
+    choices = metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"`{key}` must be one of {list(choices)}. Received: {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ValueError(f"`{key}` must lie in [{minimum}, {maximum if maximum is not None else 'inf'}]. Received: {value!r}")
+    return value
+
+
+def _coerce(value, hint, key):
+    if typing.get_origin(hint) is typing.Union:
+        if value is None:
+            return None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+            raise ValueError(f"`{key}` must be a list of integers. Received: {value!r}")
+        return tuple(value)
+    if hint is float and _is_int(value):
+        return float(value)
+    if hint is int and _is_int(value) or hint is not int and isinstance(value, hint) and not (hint is float and isinstance(value, bool)):
+        return value
+    raise ValueError(f"`{key}` must be {hint.__name__}. Received: {value!r} ({type(value).__name__})")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,75 @@
+"""`keras-fer evaluate`: a run's or a saved model's report on a dataset split."""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+
+from keras_fer.training.config import load_config
+from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
+from keras_fer.training.report import write_report
+from keras_fer.training.run import CONFIG_FILE, RUN_FILES
+from keras_fer.training.splits import load_split
+
+
+def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64):
+    """Evaluates a run directory or a `.keras` file on one split of a dataset.
+
+    Args:
+        model: a run directory (holding `model.keras` and `config.yaml`) or
+            a `.keras` file.
+        config: preset name or YAML file whose `data` section names the
+            dataset; default: the run's `config.yaml`.
+        overrides: `"section.key=value"` strings, as for `load_config`.
+        split: the split to evaluate; default: `data.validation_split`.
+        flip: horizontal-flip test-time augmentation.
+        output: the report directory; default `<run>/evaluate-<split>`
+            (`<file stem>-evaluate-<split>` next to a `.keras` file).
+        overwrite: replace an existing report in `output`.
+        batch_size: prediction batch size.
+
+    Returns:
+        `(output, report)`.
+    """
+    model_path, run_dir = _model_path(Path(model))
+    if config is None:
+        if run_dir is None:
+            raise ValueError(f"{model} is a model file: pass --config (a preset or YAML naming the data).")
+        config = run_dir / CONFIG_FILE
+    resolved = load_config(config, overrides)
+    split = split or resolved.data.validation_split
+    name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}"
+    output = Path(output) if output else (run_dir / name if run_dir else model_path.with_name(f"{model_path.stem}-{name}"))
+    _prepare_output(output, overwrite)
+    loaded = keras.models.load_model(model_path)
+    height, width, channels = loaded.input_shape[1:]
+    data = dataclasses.asdict(resolved.data)
+    dataset = load_split(
+        data["dataset"], data["path"], split, data["on_error"], data["options"], (height, width), channels, resolved.training.seed
+    )
+    history = run_dir / HISTORY_FILE if run_dir else None
+    report = write_report(
+        loaded, dataset, output, {**data, "split": split}, model_path, history, batch_size, flip
+    )
+    return output, report
+
+
+def _model_path(path):
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise ValueError(f"Run directory {path} holds no {MODEL_FILE}.")
+        return path / MODEL_FILE, path
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"{path} is neither a run directory nor a .keras file.")
+    return path, None
+
+
+def _prepare_output(output, overwrite):
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"Report directory {output} is a file, not a directory.")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise ValueError(f"Report directory {output} already holds files. Choose another --output or pass --overwrite.")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"Report directory {output} is not writable: {error.strerror}.") from error

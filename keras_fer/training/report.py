@@ -1,0 +1,111 @@
+"""Evaluation reports: `report.json`, `confusion_matrix.png`, `training_curves.png`."""
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import keras_fer
+from keras_fer.training.evaluation import classification_report
+
+CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
+
+
+def predict_probabilities(model, dataset, batch_size=64, flip=False):
+    """Class probabilities of `dataset`; with `flip`, averaged with the mirrored images'."""
+    probabilities = model.predict(dataset.batches(batch_size), verbose=0)
+    if flip:
+        mirrored = dataset.batches(batch_size).map(lambda images, labels: (images[:, :, ::-1, :], labels))
+        probabilities = (probabilities + model.predict(mirrored, verbose=0)) / 2
+    return probabilities
+
+
+def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False):
+    """Evaluates `model` on `dataset` and writes the report and its plots.
+
+    Writes `report.json` (see `classification_report`, plus the data, the
+    model and whether flip test-time augmentation was used),
+    `confusion_matrix.png` (rows normalised) and, given a `CSVLogger`
+    history, `training_curves.png`.
+
+    Args:
+        model: a Keras model.
+        dataset: a `keras_fer.data.FERDataset`.
+        output_dir: an existing directory.
+        data: a description of the data for the report (e.g. the config's
+            `data` section).
+        model_path: where the model was read from, for the report.
+        history_path: optional `history.csv` of the training run.
+        batch_size: prediction batch size.
+        flip: average predictions with those of horizontally flipped images.
+
+    Returns:
+        The report dict.
+    """
+    output_dir = Path(output_dir)
+    dataset.check_model(model)
+    start = time.perf_counter()
+    probabilities = predict_probabilities(model, dataset, batch_size, flip)
+    report = classification_report(dataset.labels, probabilities, dataset.class_names)
+    report.update(
+        data=data,
+        model={"name": model.name, "path": str(model_path) if model_path else None, "parameters": model.count_params()},
+        test_time_flip=flip,
+        seconds=round(time.perf_counter() - start, 1),
+        keras_fer_version=keras_fer.__version__,
+    )
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot_confusion_matrix(np.array(report["confusion_matrix"]), dataset.class_names, output_dir / "confusion_matrix.png")
+    if history_path is not None and Path(history_path).is_file():
+        plot_training_curves(history_path, output_dir / "training_curves.png")
+    return report
+
+
+def plot_confusion_matrix(counts, class_names, path):
+    """Saves the confusion matrix, each row normalised to the class's recall, as a PNG."""
+    figure, axes = _figure(figsize=(1.1 * len(class_names) + 2, 1.0 * len(class_names) + 1.5))
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    image = axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), rate in np.ndenumerate(rates):
+        color = "white" if rate > 0.6 else "black"
+        axes.text(column, row, f"{rate:.2f}\n({counts[row, column]})", ha="center", va="center", fontsize=8, color=color)
+    ticks = range(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title("Confusion matrix (rows normalised)")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    _save(figure, path)
+
+
+def plot_training_curves(history_path, path):
+    """Saves loss and metrics per epoch, training and validation, from a `CSVLogger` file."""
+    with open(history_path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    curves = [(key, title) for key, title in CURVES if rows and key in rows[0]]
+    figure, axes = _figure(ncols=len(curves), figsize=(4 * len(curves), 3.4))
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    for ax, (key, title) in zip(np.atleast_1d(axes), curves):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            if prefix + key in rows[0]:
+                ax.plot(epochs, [float(row[prefix + key]) for row in rows], marker="o", markersize=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(figure, path)
+
+
+def _figure(ncols=1, figsize=None):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(ncols=ncols)
+
+
+def _save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)

@@ -1,0 +1,190 @@
+"""One training run from a `Config`: run directory, data, model, fit, report."""
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+import yaml
+
+from keras_fer.models import PRESETS, from_preset
+from keras_fer.training.config import config_to_dict, write_config
+from keras_fer.training.fit import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, completed_epochs, fit
+from keras_fer.training.report import write_report
+from keras_fer.training.splits import load_splits
+
+CONFIG_FILE = "config.yaml"
+REPORT_FILE = "report.json"
+RUN_FILES = (CONFIG_FILE, REPORT_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, "tensorboard", "confusion_matrix.png", "training_curves.png")
+
+
+def train(config, run_dir=None, verbose="auto"):
+    """Trains and evaluates the run that `config` describes.
+
+    Writes into the run directory: `config.yaml` (the resolved config),
+    `model.keras` (best by `training.monitor`), `history.csv`, `report.json`,
+    `confusion_matrix.png` and `training_curves.png` on the validation split.
+    Started again with the same config after being killed, it continues
+    from the last completed epoch in the same directory.
+
+    Args:
+        config: a `keras_fer.training.Config`.
+        run_dir: the directory from `resolve_run_directory(config)`, or
+            `None` to resolve it here.
+        verbose: `model.fit` verbosity.
+
+    Returns:
+        `(run_dir, report)`: the run directory and the report dict.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
+    settings = config.training
+    keras.utils.set_random_seed(settings.seed)
+    input_shape = tuple(config.model.input_shape or PRESETS[config.model.preset]["input_shape"])
+    train_split, validation_split = load_splits(
+        **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
+    )
+    write_config(config, run_dir / CONFIG_FILE)
+    strategy = distribution_strategy(settings.distribute)
+    arguments = _fit_arguments(settings, strategy)
+    with _precision(settings.mixed_precision), strategy.scope():
+        model = build_model(config.model, num_classes=len(train_split.class_names), seed=settings.seed)
+        fit(
+            model,
+            train_split,
+            validation_split,
+            run_dir,
+            loss=dataclasses.asdict(config.loss),
+            optimizer=dataclasses.asdict(config.optimizer),
+            verbose=verbose,
+            **arguments,
+        )
+    best = keras.models.load_model(run_dir / MODEL_FILE)
+    report = write_report(
+        best,
+        validation_split,
+        run_dir,
+        data={**dataclasses.asdict(config.data), "split": config.data.validation_split},
+        model_path=run_dir / MODEL_FILE,
+        history_path=run_dir / HISTORY_FILE,
+        batch_size=settings.batch_size,
+    )
+    return run_dir, report
+
+
+def build_model(model_config, num_classes, seed):
+    """The `from_preset` model of a config's `model` section."""
+    overrides = {key: value for key, value in dataclasses.asdict(model_config).items() if value is not None}
+    overrides["attention"] = model_config.attention
+    return from_preset(overrides.pop("preset"), num_classes=num_classes, seed=seed, **overrides)
+
+
+def resolve_run_directory(config):
+    """The run directory for `config`, created, or an unfinished one of the same config.
+
+    `output.path` defaults to `runs/<config name>`, then `-2`, `-3`... past
+    finished runs. A directory holding an unfinished run of the same config
+    is resumed; any other non-empty directory is an error unless
+    `output.overwrite`, which deletes keras-fer's files in it first.
+    """
+    if config.output.path is not None:
+        return prepare_run_directory(config.output.path, config.output.overwrite, config)
+    base = Path("runs") / config.name
+    for index in range(1, 1000):
+        path = base if index == 1 else base.with_name(f"{base.name}-{index}")
+        if not path.exists() or not any(path.iterdir()) or _is_resumable(path, config):
+            return prepare_run_directory(path, False, config)
+    raise ValueError(f"No free run directory next to {base}; pass --output.")
+
+
+def prepare_run_directory(path, overwrite=False, config=None):
+    """Creates `path` for a run, refusing to replace an earlier run.
+
+    Fails before any training when `path` is a file, cannot be written, or
+    holds files, unless it holds an unfinished run of the same `config`
+    (which is resumed) or `overwrite` is set (keras-fer's files in it are
+    deleted; other files are kept).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Run directory {path} is a file, not a directory.")
+    if path.is_dir() and any(path.iterdir()) and not _is_resumable(path, config):
+        if not overwrite:
+            raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
+        _delete_run_files(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"Run directory {path} is not writable: {error.strerror}.") from error
+    return path
+
+
+def distribution_strategy(distribute="auto"):
+    """`MirroredStrategy` over the GPUs when there are several (or over the CPUs with `"mirrored"`).
+
+    `"auto"`: mirrored when more than one GPU is visible, else the default
+    strategy; `"mirrored"`: over all GPUs, or all logical CPUs when there is
+    no GPU (training on CPU replicas runs without XLA, which cannot place
+    their variables); `"none"`: the default strategy.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if distribute == "mirrored":
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if distribute == "auto" and len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _is_resumable(path, config):
+    saved = path / CONFIG_FILE
+    if config is None or not saved.is_file() or (path / REPORT_FILE).exists():
+        return False
+    ours, theirs = config_to_dict(config), yaml.safe_load(saved.read_text())
+    for values in (ours, theirs):
+        values.get("output", {}).pop("overwrite", None)
+        values.get("output", {}).pop("path", None)
+    return ours == theirs
+
+
+def _delete_run_files(path):
+    for name in RUN_FILES:
+        target = path / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+class _precision:
+    """Sets the global dtype policy for the block, then restores it."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def __enter__(self):
+        self.previous = keras.config.dtype_policy()
+        if self.policy:
+            keras.config.set_dtype_policy(self.policy)
+
+    def __exit__(self, *exc_info):
+        keras.config.set_dtype_policy(self.previous)
+
+
+def _fit_arguments(settings, strategy):
+    """`fit` keyword arguments; XLA is off for replicas on CPUs, which it cannot place."""
+    arguments = dataclasses.asdict(settings)
+    for key in ("mixed_precision", "distribute"):
+        arguments.pop(key)
+    if strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
+        arguments["jit_compile"] = False
+    return arguments
+
+
+def describe_resume(run_dir):
+    """`"resuming after epoch N"` when `run_dir` holds a backup, else `""`."""
+    epochs = completed_epochs(run_dir)
+    return f"resuming after epoch {epochs}" if epochs else ""

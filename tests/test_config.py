@@ -1,0 +1,80 @@
+import pytest
+import yaml
+
+from keras_fer.training import Config, config_to_dict, load_config, preset_names, write_config
+
+
+def test_shipped_presets_load_and_round_trip(tmp_path):
+    assert preset_names() == ["affectnet", "fer2013", "ferplus", "rafdb", "synthetic"]
+    for name in preset_names():
+        config = load_config(name)
+        assert config.name == name
+        write_config(config, tmp_path / f"{name}.yaml")
+        assert config_to_dict(load_config(tmp_path / f"{name}.yaml")) == config_to_dict(config)
+
+
+def test_precedence_defaults_then_yaml_then_overrides(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("training:\n  epochs: 5\n  batch_size: 16\noptimizer:\n  learning_rate: 0.01\n")
+    config = load_config(path, ["training.epochs=2", "model.input_shape=[40, 40, 1]"])
+    assert config.training.epochs == 2
+    assert config.training.batch_size == 16
+    assert config.optimizer.learning_rate == 0.01
+    assert config.optimizer.name == Config().optimizer.name == "adam"
+    assert config.model.input_shape == (40, 40, 1)
+    assert config.name == "mine"
+
+
+def test_rafdb_preset_is_the_paper_recipe():
+    config = load_config("rafdb")
+    assert config.model.preset == "paper"
+    assert (config.optimizer.name, config.optimizer.learning_rate, config.optimizer.weight_decay) == ("adam", 2e-4, 1e-4)
+    assert (config.optimizer.schedule, config.optimizer.decay_rate) == ("exponential", 0.9)
+    assert (config.training.epochs, config.training.batch_size) == (60, 64)
+
+
+def test_integers_are_accepted_for_floats():
+    assert load_config("synthetic", ["optimizer.learning_rate=1"]).optimizer.learning_rate == 1.0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("training.epoch=3", r"unknown key\(s\) \['epoch'\]. Valid keys: \['augmentation', 'batch_size', "),
+        ("trainin.epochs=3", r"unknown key\(s\) \['trainin'\]. Valid keys: \['data', 'loss', 'model'"),
+        ("training.epochs=three", r"`.*training.epochs` must be int. Received: 'three' \(str\)"),
+        ("training.epochs=2.5", r"`.*training.epochs` must be int. Received: 2.5"),
+        ("training.jit_compile=1", r"`.*training.jit_compile` must be bool. Received: 1"),
+        ("training.epochs=0", r"`.*training.epochs` must lie in \[1, inf\]. Received: 0"),
+        ("loss.beta=1.5", r"`.*loss.beta` must lie in \[0.0, 0.999999\]. Received: 1.5"),
+        ("optimizer.schedule=linear", r"`.*optimizer.schedule` must be one of \['constant', 'exponential', 'cosine', 'step'\]"),
+        ("model.blocks_per_stage=[2, two]", r"`.*model.blocks_per_stage` must be a list of integers"),
+        ("training.epochs", r"--set takes section.key=value"),
+        ("epochs=3", r"--set takes section.key=value"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_valid_ones(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("synthetic", [override])
+
+
+def test_bad_files_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="neither a YAML file nor a preset. Presets: \\['affectnet'"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="must hold a mapping of sections"):
+        load_config(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("training: [1,\n")
+    with pytest.raises(ValueError, match="is not valid YAML"):
+        load_config(tmp_path / "broken.yaml")
+    (tmp_path / "section.yaml").write_text("training: 3\n")
+    with pytest.raises(ValueError, match="section `training` must be a mapping"):
+        load_config(tmp_path / "section.yaml")
+
+
+def test_written_config_is_plain_yaml(tmp_path):
+    write_config(load_config("fer2013"), tmp_path / "config.yaml")
+    values = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert values["model"]["preset"] == "fer2013"
+    assert values["data"]["dataset"] == "fer2013"
+    assert set(values) == {"data", "model", "loss", "optimizer", "training", "output"}

@@ -1,0 +1,148 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_fer.cli import main
+from keras_fer.models import FERModel
+from keras_fer.training import confusion_matrix, load_config, train
+from keras_fer.training.splits import load_split
+
+SMALL = [
+    "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}",
+    "training.batch_size=16",
+]
+RUN_FILES = ["config.yaml", "confusion_matrix.png", "history.csv", "model.keras", "report.json", "training_curves.png"]
+
+
+def history_epochs(run_dir):
+    with open(run_dir / "history.csv", newline="") as file:
+        return [int(row["epoch"]) for row in csv.DictReader(file)]
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_run(tmp_path):
+    config = load_config("synthetic", [*SMALL, "training.epochs=2", f"output.path={tmp_path / 'run'}"])
+    run_dir, report = train(config, verbose=0)
+    assert sorted(p.name for p in run_dir.iterdir()) == RUN_FILES
+    assert history_epochs(run_dir) == [0, 1]
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert isinstance(model, FERModel) and getattr(model, "optimizer", None) is None
+    validation = load_split("synthetic", None, "val", options=load_config("synthetic", SMALL).data.options, image_size=(32, 32))
+    predictions = model.predict(validation.images, verbose=0)
+    saved = json.loads((run_dir / "report.json").read_text())
+    assert saved == report
+    assert report["confusion_matrix"] == confusion_matrix(validation.labels, predictions, 7).tolist()
+    assert report["num_examples"] == 21 and report["data"]["split"] == "val"
+    assert report["class_names"] == list(validation.class_names)
+    recalls = [report["per_class"][name]["recall"] for name in validation.class_names]
+    assert report["balanced_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
+    command = [
+        str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "8",
+        *[argument for item in SMALL for argument in ("--set", item)],
+        "--set", "data.options={train_samples_per_class: 200, validation_samples_per_class: 3}",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if metadata.is_file() and json.loads(metadata.read_text() or '{"epoch": 0}')["epoch"] >= 2:
+            time.sleep(0.5)
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stdout.read()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= done < 8 and not (tmp_path / "run" / "report.json").exists()
+
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resuming after epoch {done}" in result.stdout
+    assert f"Epoch {done + 1}/8" in result.stdout and "Epoch 1/8" not in result.stdout
+    assert history_epochs(tmp_path / "run") == list(range(8))
+    assert not (tmp_path / "run" / "backup").exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == RUN_FILES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_finished_run_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "report.json").write_text("{}")
+    (tmp_path / "config.yaml").write_text("training:\n  epochs: 2\n")
+    assert main(["train", "--output", str(tmp_path)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "report.json").read_text() == "{}"
+
+
+def test_unfinished_run_of_another_config_is_not_resumed(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("training:\n  epochs: 99\n")
+    assert main(["train", "--output", str(tmp_path)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_default_run_directories_count_up_past_finished_runs(tmp_path, monkeypatch):
+    from keras_fer.training.run import resolve_run_directory
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config("synthetic")
+    first = resolve_run_directory(config)
+    assert first == Path("runs/synthetic")
+    (first / "report.json").write_text("{}")
+    assert resolve_run_directory(config) == Path("runs/synthetic-2")
+
+
+def test_overwrite_deletes_only_run_files(tmp_path):
+    from keras_fer.training import prepare_run_directory
+
+    (tmp_path / "report.json").write_text("{}")
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    prepare_run_directory(tmp_path, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_trains_and_saves(tmp_path):
+    config = load_config("synthetic", [*SMALL, "training.epochs=1", "training.mixed_precision=mixed_bfloat16", f"output.path={tmp_path}"])
+    run_dir, report = train(config, verbose=0)
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.get_layer("stage1_block1_conv1_conv").compute_dtype == "bfloat16"
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    assert 0 <= report["accuracy"] <= 1
+
+
+DISTRIBUTED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_fer.training import distribution_strategy, load_config, train
+config = load_config("synthetic", sys.argv[2:] + ["training.epochs=1", "training.distribute=mirrored", "output.path=" + sys.argv[1]])
+strategy = distribution_strategy("mirrored")
+_, report = train(config, verbose=0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "accuracy": report["accuracy"]}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", DISTRIBUTED, str(tmp_path / "run"), *SMALL], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["replicas"] == 2 and 0 <= outcome["accuracy"] <= 1
+    assert (tmp_path / "run" / "report.json").is_file()
