@@ -43,8 +43,10 @@ def test_preset_overrides_and_unknown_preset():
 
 def test_stems_downsample_as_specified():
     small = tiny_resnet(stem="small")
+    compact = tiny_resnet(stem="compact")
     imagenet = tiny_resnet(stem="imagenet", input_shape=(32, 32, 3))
     assert small.get_layer("stem_relu").output.shape[1:3] == (16, 16)
+    assert compact.get_layer("stem_relu").output.shape[1:3] == (8, 8)
     assert imagenet.get_layer("stem_pool").output.shape[1:3] == (8, 8)
 
 

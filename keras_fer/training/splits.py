@@ -6,9 +6,6 @@ from pathlib import Path
 from keras_fer.data import EXPRESSIONS, FERDataset, load_affectnet, load_fer2013, load_ferplus, load_image_folder, load_rafdb
 from keras_fer.data.synthetic import make_faces
 
-SYNTHETIC_TRAIN_COUNTS = (195, 21, 200, 352, 235, 155, 242)
-SYNTHETIC_VALIDATION_PER_CLASS = 40
-
 
 def load_splits(
     dataset="synthetic",
@@ -113,8 +110,8 @@ def _synthetic_split(
     image_size,
     channels,
     seed,
-    train_samples_per_class=SYNTHETIC_TRAIN_COUNTS,
-    validation_samples_per_class=SYNTHETIC_VALIDATION_PER_CLASS,
+    train_samples_per_class=200,
+    validation_samples_per_class=40,
     label_noise=0.0,
 ):
     if image_size[0] != image_size[1]:
