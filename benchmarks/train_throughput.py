@@ -2,12 +2,13 @@
 
 For each preset, times the batches of one `model.fit` on random pixels
 (batch 64 by default) with a callback, skipping the first `--warmup-steps`
-batches (the first one compiles the step), for the preset as shipped and for
-the same ResNet18 without CBAM and mixing, in one process, and prints the
-median images/second, the ratio of their step times and the seconds one
-FER2013 epoch (28,558 training images) would take.
+batches (the first one compiles the step), for the same ResNet18 plain, with
+CBAM only, with mixing only and with both (the preset as shipped), in one
+process, with XLA on and off, and prints the median images/second, the
+ratio of each step time to the plain model's and the seconds one FER2013
+epoch (28,558 training images) would take.
 
-    python benchmarks/train_throughput.py --presets fer2013 tiny --steps 20
+    python benchmarks/train_throughput.py --presets fer2013 tiny --steps 20 --xla on
 """
 
 import argparse
@@ -22,6 +23,12 @@ from keras_fer.models import PRESETS, from_preset
 from parameter_counts import trainable_parameters
 
 FER2013_TRAIN_IMAGES = 28_558
+VARIANTS = (
+    ("plain", {"attention": None, "uncertainty_mixing": False}),
+    ("cbam", {"uncertainty_mixing": False}),
+    ("mixing", {"attention": None}),
+    ("cbam+mixing", {}),
+)
 
 
 class BatchTimer(keras.callbacks.Callback):
@@ -55,7 +62,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup-steps", type=int, default=3)
-    parser.add_argument("--no-xla", action="store_true", help="also measure with jit_compile=False")
+    parser.add_argument("--xla", choices=("on", "off", "both"), default="both", help="jit_compile setting(s) to measure")
     parser.add_argument("--width", type=int, help="override the presets' width")
     arguments = parser.parse_args()
     overrides = {} if arguments.width is None else {"width": arguments.width}
@@ -63,12 +70,9 @@ def main():
     print("| preset | variant | XLA | params | img/s | step time vs plain | FER2013 epoch (s) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for preset in arguments.presets:
-        for jit_compile in [True, False] if arguments.no_xla else [True]:
+        for jit_compile in {"on": [True], "off": [False], "both": [True, False]}[arguments.xla]:
             plain_speed = None
-            for variant, variant_overrides in (
-                ("plain", {"attention": None, "uncertainty_mixing": False}),
-                ("cbam+mixing", {}),
-            ):
+            for variant, variant_overrides in VARIANTS:
                 model = from_preset(preset, **overrides, **variant_overrides)
                 speed = images_per_second(
                     model, arguments.batch_size, arguments.steps, arguments.warmup_steps, jit_compile

@@ -98,7 +98,7 @@ class CBAMBlock(keras.layers.Layer):
         average = ops.mean(inputs, axis=(1, 2))
         maximum = ops.max(inputs, axis=(1, 2))
         logits = self._channel_mlp(average) + self._channel_mlp(maximum)
-        return ops.sigmoid(logits)[:, None, None, :]
+        return ops.expand_dims(ops.expand_dims(ops.sigmoid(logits), 1), 1)
 
     def _channel_mlp(self, pooled):
         return self.channel_output(self.channel_hidden(pooled))

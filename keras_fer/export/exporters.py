@@ -1,0 +1,182 @@
+"""SavedModel and TFLite exports of a keras-fer model, with their preprocessing written next to them."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_fer
+from keras_fer.data import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+
+QUANTIZATIONS = ("none", "float16", "int8")
+CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sys.argv[1:])"
+FORMATS = ("savedmodel", "tflite")
+
+
+def export_saved_model(model, path, class_names=None, batch_size=None):
+    """Exports the inference graph (no mixing) as a SavedModel with signature `serve`.
+
+    The signature takes a batch of face crops as uint8 pixels
+    `(batch, height, width, channels)` at the model's input size and returns
+    class probabilities `(batch, num_classes)`. `labels.txt` and
+    `preprocessing.json` are written into the SavedModel folder.
+
+    Args:
+        model: a keras-fer model taking pixels in `[0, 255]`.
+        path: the SavedModel folder to create; must not exist.
+        class_names: class names in output order; default the 7 or 8
+            canonical expressions.
+        batch_size: `None` for any batch size, or a fixed one (the TFLite
+            export uses 1, so that no shape computations reach the runtime).
+
+    Returns:
+        `path` as a `Path`.
+    """
+    path = _new_path(path)
+    input_shape = tuple(model.input_shape[1:])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve",
+        lambda images: model(tf.cast(images, "float32"), training=False),
+        input_signature=[tf.TensorSpec((batch_size, *input_shape), tf.uint8, name="images")],
+    )
+    archive.write_out(str(path), verbose=False)
+    write_metadata(model, path, class_names)
+    return path
+
+
+def export_tflite(model, path, quantize="none", representative_images=None, class_names=None):
+    """Converts `model` to a TFLite file that runs on TFLite builtin ops only.
+
+    The model is first exported as a SavedModel (`export_saved_model`) and
+    converted from it, in a child process (see `_convert_in_child_process`).
+    Input: one face, uint8 pixels `(1, height, width, channels)`; output:
+    float32 class probabilities `(1, num_classes)`. The batch size is fixed
+    at 1, as mobile runtimes use it, so no shape arithmetic (`Flatten` of a
+    dynamic batch) reaches the runtime.
+
+    Args:
+        model: a keras-fer model.
+        path: the `.tflite` file to write; must not exist. `labels.txt` and
+            `<name>.json` (preprocessing) are written next to it.
+        quantize: `"none"` (float32), `"float16"` (float16 weights) or
+            `"int8"` (full-integer weights and activations, calibrated on
+            `representative_images`).
+        representative_images: uint8 array `(n, height, width, channels)`
+            of training faces, for `"int8"` (a few hundred suffice).
+        class_names: class names in output order.
+
+    Returns:
+        `path` as a `Path`.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"`quantize` must be one of {QUANTIZATIONS}. Received: quantize={quantize!r}")
+    path = Path(path)
+    if path.exists():
+        raise ValueError(f"{path} already exists; choose another path or delete it.")
+    if path.suffix != ".tflite":
+        raise ValueError(f"A TFLite model file must end in .tflite. Received: {path}")
+    if quantize == "int8":
+        representative_images = _checked_representative_images(representative_images, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        saved_model = export_saved_model(model, Path(folder) / "saved_model", class_names, batch_size=1)
+        if representative_images is not None:
+            np.save(Path(folder) / "representative.npy", representative_images)
+        _convert_in_child_process(saved_model, path, quantize, Path(folder) / "representative.npy")
+    write_metadata(model, path, class_names, quantize)
+    return path
+
+
+def convert(saved_model, path, quantize, representative_path):
+    """Converts a SavedModel's `serve` signature to a `.tflite` file (run in a child process)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serve"])
+    representative_images = np.load(representative_path) if quantize == "int8" else None
+    _configure(converter, quantize, representative_images)
+    Path(path).write_bytes(converter.convert())
+
+
+def _convert_in_child_process(saved_model, path, quantize, representative_path):
+    """Runs `convert` in a fresh Python process.
+
+    TensorFlow's converter calibrates int8 models with the TFLite runtime
+    bundled in TensorFlow; `ai_edge_litert` brings a second copy. Both in one
+    process corrupt the heap ("double free or corruption") when a LiteRT
+    interpreter runs after a conversion, so conversions never run in the
+    caller's process.
+    """
+    command = [sys.executable, "-c", CHILD, str(saved_model), str(path), quantize, str(representative_path)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"TFLite conversion to {path} failed: {lines[-1] if lines else result.returncode}")
+
+
+def write_metadata(model, path, class_names=None, quantize=None):
+    """Writes `labels.txt` and the preprocessing JSON that an exported model needs.
+
+    For a SavedModel folder they go inside it (`preprocessing.json`); for a
+    `.tflite` file next to it (`<stem>.json`; `labels.txt` shared).
+    """
+    path = Path(path)
+    class_names = list(class_names or _default_class_names(model))
+    height, width, channels = model.input_shape[1:]
+    metadata = {
+        "input_size": [height, width],
+        "channels": channels,
+        "color": "grayscale" if channels == 1 else "rgb",
+        "input_dtype": "uint8",
+        "normalization": "none: pass raw pixels in [0, 255]; the model normalises them itself",
+        "output": "class probabilities (softmax), float32",
+        "class_names": class_names,
+        "quantization": quantize,
+        "keras_fer_version": keras_fer.__version__,
+    }
+    folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
+    (folder / "labels.txt").write_text("\n".join(class_names) + "\n")
+    (folder / f"{stem}.json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def _configure(converter, quantize, representative_images):
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in representative_images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+
+def _checked_representative_images(images, model):
+    if images is None:
+        raise ValueError("int8 quantisation needs `representative_images`: uint8 faces at the model's input size.")
+    images = np.asarray(images)
+    expected = tuple(model.input_shape[1:])
+    if images.ndim != 4 or images.shape[1:] != expected or len(images) == 0:
+        raise ValueError(f"`representative_images` must be (n, {', '.join(map(str, expected))}) pixels. Received shape {images.shape}")
+    return images.astype("uint8")
+
+
+def _default_class_names(model):
+    num_classes = model.output_shape[-1]
+    for names in (EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT):
+        if len(names) == num_classes:
+            return names
+    return [f"class_{index}" for index in range(num_classes)]
+
+
+def _new_path(path):
+    path = Path(path)
+    if path.exists():
+        raise ValueError(f"{path} already exists; choose another path or delete it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+

@@ -1,0 +1,68 @@
+"""Running exported `.tflite` models with the LiteRT interpreter (`ai-edge-litert`)."""
+
+from pathlib import Path
+
+import numpy as np
+
+
+class LiteRTModel:
+    """A `.tflite` face classifier run by `ai_edge_litert`'s interpreter.
+
+    Float models run with LiteRT's default CPU delegate (XNNPACK). int8
+    models run on the builtin kernels: with XNNPACK, ai-edge-litert 2.3
+    aborts the process with heap corruption ("double free or corruption")
+    on keras-fer's int8 ResNets (CBAM together with mixing or a uint8 input
+    cast), a bug outside keras-fer that a Python process cannot catch.
+
+    Args:
+        path: the `.tflite` file from `keras_fer.export.export_tflite`.
+        num_threads: interpreter threads.
+
+    Example:
+
+    ```python
+    model = LiteRTModel("fer2013_int8.tflite", num_threads=1)
+    probabilities = model.predict(faces)  # uint8 (n, 48, 48, 1) -> (n, 7)
+    ```
+    """
+
+    def __init__(self, path, num_threads=1):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"TFLite model {self.path} does not exist.")
+        self.interpreter = self._interpreter(num_threads, default_delegates=False)
+        self.quantized = any(tensor["dtype"] == np.int8 for tensor in self.interpreter.get_tensor_details())
+        if not self.quantized:
+            self.interpreter = self._interpreter(num_threads, default_delegates=True)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
+        self.num_classes = int(self.output["shape"][-1])
+        self.interpreter.allocate_tensors()
+
+    def _interpreter(self, num_threads, default_delegates):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        resolver = OpResolverType.AUTO if default_delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            return Interpreter(model_path=str(self.path), num_threads=num_threads, experimental_op_resolver_type=resolver)
+        except ValueError as error:
+            raise ValueError(f"{self.path} is not a TFLite model: {error}") from error
+
+    def predict(self, images):
+        """Class probabilities of uint8 face crops `(n, height, width, channels)`, one at a time."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != self.input_shape:
+            raise ValueError(f"{self.path.name} takes images (n, {', '.join(map(str, self.input_shape))}). Received shape {images.shape}")
+        return np.concatenate([self._predict_one(image) for image in images]) if len(images) else np.zeros((0, self.num_classes), "float32")
+
+    def _predict_one(self, image):
+        self.interpreter.set_tensor(self.input["index"], image[None].astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        return self._dequantized(self.interpreter.get_tensor(self.output["index"]))
+
+    def _dequantized(self, values):
+        scale, zero_point = self.output["quantization"]
+        if scale:
+            return (values.astype("float32") - zero_point) * scale
+        return values.astype("float32")
