@@ -1,0 +1,101 @@
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_fer.data.synthetic import make_faces
+from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
+from keras_fer.losses import ClassBalancedLoss
+from keras_fer.models import from_preset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained on synthetic faces, its exports and 200 held-out faces."""
+    faces = make_faces(150, image_size=32, seed=0)
+    model = from_preset("tiny", seed=0)
+    model.compile("adam", ClassBalancedLoss([150] * 7), jit_compile=True)
+    model.fit(faces.images.astype("float32"), faces.labels, epochs=10, batch_size=32, verbose=0)
+    folder = tmp_path_factory.mktemp("exports")
+    exports = {
+        "savedmodel": export_saved_model(model, folder / "saved_model"),
+        **{q: export_tflite(model, folder / f"tiny_{q}.tflite", q, faces.images[:200]) for q in ("none", "float16", "int8")},
+    }
+    test_images = make_faces(30, image_size=32, seed=1).images[:200]
+    return model, exports, test_images, model.predict(test_images.astype("float32"), verbose=0)
+
+
+@pytest.mark.slow
+def test_saved_model_matches_keras(trained):
+    model, exports, images, expected = trained
+    loaded = tf.saved_model.load(str(exports["savedmodel"]))
+    served = loaded.serve(tf.constant(images)).numpy()
+    assert np.abs(served - expected).max() <= 1e-5
+    metadata = json.loads((exports["savedmodel"] / "preprocessing.json").read_text())
+    assert metadata["input_size"] == [32, 32] and metadata["channels"] == 1 and metadata["input_dtype"] == "uint8"
+    assert (exports["savedmodel"] / "labels.txt").read_text().split() == metadata["class_names"]
+    assert metadata["class_names"][1] == "disgust"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize, max_difference", [("none", 1e-4), ("float16", 1e-2)])
+def test_float_tflite_matches_keras(trained, quantize, max_difference):
+    model, exports, images, expected = trained
+    litert = LiteRTModel(exports[quantize])
+    probabilities = litert.predict(images)
+    assert probabilities.shape == (200, 7) and not litert.quantized
+    assert np.abs(probabilities - expected).max() <= max_difference
+    assert json.loads(exports[quantize].with_suffix(".json").read_text())["quantization"] == quantize
+
+
+@pytest.mark.slow
+def test_int8_tflite_agrees_with_keras(trained):
+    model, exports, images, expected = trained
+    litert = LiteRTModel(exports["int8"])
+    probabilities = litert.predict(images)
+    assert litert.quantized
+    agreement = np.mean(probabilities.argmax(-1) == expected.argmax(-1))
+    assert agreement >= 0.98, agreement
+    sizes = {q: exports[q].stat().st_size for q in ("none", "float16", "int8")}
+    assert sizes["int8"] < sizes["float16"] < sizes["none"]
+
+
+@pytest.mark.slow
+def test_tflite_uses_only_builtin_ops(trained):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    for quantize in ("none", "float16", "int8"):
+        interpreter = Interpreter(
+            model_path=str(trained[1][quantize]), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        names = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert names and not any(name.startswith("Flex") or name == "CUSTOM" for name in names), names
+        assert "STRIDED_SLICE" not in names and "SHAPE" not in names
+
+
+def test_export_refuses_existing_paths_and_bad_arguments(tmp_path):
+    model = from_preset("tiny")
+    (tmp_path / "taken.tflite").write_text("mine")
+    with pytest.raises(ValueError, match="taken.tflite already exists"):
+        export_tflite(model, tmp_path / "taken.tflite")
+    assert (tmp_path / "taken.tflite").read_text() == "mine"
+    with pytest.raises(ValueError, match="must end in .tflite"):
+        export_tflite(model, tmp_path / "model.bin")
+    with pytest.raises(ValueError, match="`quantize` must be one of \\('none', 'float16', 'int8'\\)"):
+        export_tflite(model, tmp_path / "m.tflite", quantize="int4")
+    with pytest.raises(ValueError, match="int8 quantisation needs `representative_images`"):
+        export_tflite(model, tmp_path / "m.tflite", quantize="int8")
+    with pytest.raises(ValueError, match="must be \\(n, 32, 32, 1\\) pixels. Received shape \\(4, 48, 48, 1\\)"):
+        export_tflite(model, tmp_path / "m.tflite", quantize="int8", representative_images=np.zeros((4, 48, 48, 1)))
+    with pytest.raises(ValueError, match="saved_model already exists"):
+        (tmp_path / "saved_model").mkdir()
+        export_saved_model(model, tmp_path / "saved_model")
+
+
+def test_litert_model_rejects_bad_files_and_shapes(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        LiteRTModel(tmp_path / "missing.tflite")
+    (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ValueError, match="junk.tflite is not a TFLite model"):
+        LiteRTModel(tmp_path / "junk.tflite")
