@@ -29,6 +29,7 @@ def _parser():
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(subcommands)
     _add_evaluate(subcommands)
+    _add_export(subcommands)
     return parser
 
 
@@ -68,6 +69,29 @@ def _add_evaluate(subcommands):
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks")
     evaluate.set_defaults(run=_evaluate)
+
+
+def _add_export(subcommands):
+    export = subcommands.add_parser(
+        "export",
+        help="export a model as SavedModel or TFLite (float32, float16, int8)",
+        description="Export a .keras model (or a run directory's) for serving or mobile. The exported "
+        "model takes uint8 face crops at the model's input size and returns class probabilities; "
+        "labels.txt and a JSON of the preprocessing are written next to it.",
+    )
+    export.add_argument("model", help="a .keras file or a run directory")
+    export.add_argument("--format", choices=("savedmodel", "tflite"), default="tflite")
+    export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none", help="TFLite quantisation")
+    export.add_argument("--out", required=True, help="SavedModel folder or .tflite file to create")
+    export.add_argument(
+        "--representative", default="synthetic",
+        help="int8 calibration faces: 'synthetic' (drawn faces) or a config (preset or YAML) whose training split to use",
+    )
+    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a value of the --representative config")
+    export.add_argument("--data", help="shortcut for --set data.path=PATH")
+    export.add_argument("--debug", action="store_true", help="show tracebacks")
+    export.set_defaults(run=_export)
 
 
 def _add_config_flags(parser):
@@ -138,6 +162,21 @@ def _evaluate(arguments):
         f"{report['num_examples']} images: accuracy {report['accuracy']:.4f}, balanced accuracy "
         f"{report['balanced_accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}. Report written to {output}"
     )
+    return 0
+
+
+def _export(arguments):
+    from keras_fer.export.command import export_model
+
+    path = export_model(
+        arguments.model,
+        arguments.format,
+        arguments.out,
+        arguments.quantize,
+        arguments.representative,
+        _overrides(arguments, {"data.path": arguments.data}),
+    )
+    print(f"Exported {arguments.format} ({arguments.quantize}) to {path}")
     return 0
 
 

@@ -99,3 +99,32 @@ def test_litert_model_rejects_bad_files_and_shapes(tmp_path):
     (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(ValueError, match="junk.tflite is not a TFLite model"):
         LiteRTModel(tmp_path / "junk.tflite")
+
+
+@pytest.mark.slow
+def test_export_command(tmp_path, capsys):
+    from keras_fer.cli import main
+
+    from_preset("tiny", seed=0).save(tmp_path / "tiny.keras")
+    assert main(["export", str(tmp_path / "tiny.keras"), "--quantize", "int8", "--out", str(tmp_path / "tiny_int8.tflite")]) == 0
+    assert f"to {tmp_path / 'tiny_int8.tflite'}" in capsys.readouterr().out
+    assert LiteRTModel(tmp_path / "tiny_int8.tflite").predict(np.zeros((2, 32, 32, 1), "uint8")).shape == (2, 7)
+    assert main(["export", str(tmp_path / "tiny.keras"), "--format", "savedmodel", "--out", str(tmp_path / "sm")]) == 0
+    assert (tmp_path / "sm" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["export", "missing.keras", "--out", "m.tflite"], "missing.keras is neither a .keras file nor a run directory"),
+        (["export", "tiny.keras", "--format", "savedmodel", "--quantize", "int8", "--out", "sm"], "--quantize applies to TFLite only"),
+        (["export", "tiny.keras", "--out", "tiny.keras"], "tiny.keras already exists"),
+    ],
+)
+def test_export_command_errors(arguments, message, tmp_path, monkeypatch, capsys):
+    from keras_fer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    from_preset("tiny", seed=0).save("tiny.keras")
+    assert main(arguments) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,61 @@
+"""`keras-fer export`: a saved model to SavedModel or TFLite."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_fer.data.synthetic import make_faces
+from keras_fer.export.exporters import export_saved_model, export_tflite
+
+REPRESENTATIVE_IMAGES = 300
+
+
+def export_model(model, format="tflite", out=None, quantize="none", representative="synthetic", overrides=()):
+    """Exports a `.keras` file or a run directory's model.
+
+    Args:
+        model: a `.keras` file, or a run directory holding `model.keras`.
+        format: `"savedmodel"` or `"tflite"`.
+        out: the SavedModel folder or `.tflite` file to create.
+        quantize: TFLite quantisation, `"none"`, `"float16"` or `"int8"`.
+        representative: int8 calibration images: `"synthetic"` (drawn faces)
+            or a config (preset or YAML) whose training split is sampled.
+        overrides: `"section.key=value"` for that config.
+
+    Returns:
+        The path written.
+    """
+    path = Path(model)
+    if path.is_dir():
+        path = path / "model.keras"
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"{model} is neither a .keras file nor a run directory holding model.keras.")
+    if out is None:
+        raise ValueError("--out is required: the SavedModel folder or .tflite file to create.")
+    loaded = keras.models.load_model(path)
+    if format == "savedmodel":
+        if quantize != "none":
+            raise ValueError(f"--quantize applies to TFLite only. Received: --quantize {quantize} with --format savedmodel")
+        return export_saved_model(loaded, out)
+    if format != "tflite":
+        raise ValueError(f"--format must be savedmodel or tflite. Received: {format!r}")
+    images = representative_images(loaded, representative, overrides) if quantize == "int8" else None
+    return export_tflite(loaded, out, quantize, images)
+
+
+def representative_images(model, source="synthetic", overrides=(), count=REPRESENTATIVE_IMAGES, seed=0):
+    """`count` uint8 faces at the model's input size for int8 calibration."""
+    height, width, channels = model.input_shape[1:]
+    if source == "synthetic":
+        if height != width:
+            raise ValueError(f"Synthetic faces are square; the model takes {height}x{width}. Pass --representative CONFIG.")
+        return make_faces(count // 7 + 1, image_size=height, channels=channels, seed=seed).images[:count]
+    from keras_fer.training.config import load_config
+    from keras_fer.training.splits import load_split
+
+    config = load_config(source, overrides)
+    data = config.data
+    train = load_split(data.dataset, data.path, data.train_split, data.on_error, data.options, (height, width), channels, seed)
+    picks = np.random.default_rng(seed).permutation(train.num_examples)[:count]
+    return train.images[np.sort(picks)]
