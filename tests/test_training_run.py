@@ -50,9 +50,9 @@ def test_train_writes_a_complete_run(tmp_path):
 @pytest.mark.slow
 def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     command = [
-        str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "8",
+        str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "6",
         *[argument for item in SMALL for argument in ("--set", item)],
-        "--set", "data.options={train_samples_per_class: 200, validation_samples_per_class: 3}",
+        "--set", "data.options={train_samples_per_class: 100, validation_samples_per_class: 3}",
     ]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metadata = tmp_path / "run" / "backup" / "training_metadata.json"
@@ -66,13 +66,13 @@ def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done = json.loads(metadata.read_text())["epoch"]
-    assert 2 <= done < 8 and not (tmp_path / "run" / "report.json").exists()
+    assert 2 <= done < 6 and not (tmp_path / "run" / "report.json").exists()
 
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"resuming after epoch {done}" in result.stdout
-    assert f"Epoch {done + 1}/8" in result.stdout and "Epoch 1/8" not in result.stdout
-    assert history_epochs(tmp_path / "run") == list(range(8))
+    assert f"Epoch {done + 1}/6" in result.stdout and "Epoch 1/6" not in result.stdout
+    assert history_epochs(tmp_path / "run") == list(range(6))
     assert not (tmp_path / "run" / "backup").exists()
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == RUN_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
