@@ -1,7 +1,8 @@
 """keras-fer: facial expression recognition for Keras 3."""
 
-from keras_fer import data, layers, losses, models, training
-
 __version__ = "0.1.0"
 
-__all__ = ["data", "layers", "losses", "models", "training", "__version__"]
+from keras_fer import data, layers, losses, models, training  # noqa: E402
+from keras_fer.inference import Recognizer  # noqa: E402
+
+__all__ = ["Recognizer", "data", "layers", "losses", "models", "training", "__version__"]

@@ -86,6 +86,14 @@ def test_no_command_prints_help(capsys):
     assert "train" in out and "evaluate" in out
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate", "export"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "--debug" in capsys.readouterr().out
+
+
 def test_console_script_is_installed():
     executable = Path(sys.executable).parent / "keras-fer"
     assert executable.is_file()

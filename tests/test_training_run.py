@@ -30,9 +30,11 @@ def history_epochs(run_dir):
 
 @pytest.mark.slow
 def test_train_writes_a_complete_run(tmp_path):
-    config = load_config("synthetic", [*SMALL, "training.epochs=2", f"output.path={tmp_path / 'run'}"])
+    options = ["training.epochs=2", "training.tensorboard=true", "training.early_stopping_patience=3"]
+    config = load_config("synthetic", [*SMALL, *options, f"output.path={tmp_path / 'run'}"])
     run_dir, report = train(config, verbose=0)
-    assert sorted(p.name for p in run_dir.iterdir()) == RUN_FILES
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*RUN_FILES, "tensorboard"])
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert history_epochs(run_dir) == [0, 1]
     model = keras.models.load_model(run_dir / "model.keras")
     assert isinstance(model, FERModel) and getattr(model, "optimizer", None) is None

@@ -12,3 +12,11 @@ FER2013_ORDER = EXPRESSIONS
 FERPLUS_VOTE_ORDER = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear", "contempt", "unknown", "NF")
 RAFDB_ORDER = ("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral")
 AFFECTNET_ORDER = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt", "none", "uncertain", "no face")
+
+
+def class_names_for(num_classes):
+    """The canonical names of a model's `num_classes` outputs (7, 8, or generic)."""
+    for names in (EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT):
+        if len(names) == num_classes:
+            return names
+    return tuple(f"class_{index}" for index in range(num_classes))

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 import keras_fer
-from keras_fer.data import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+from keras_fer.data.classes import class_names_for
 
 QUANTIZATIONS = ("none", "float16", "int8")
 CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sys.argv[1:])"
@@ -126,7 +126,7 @@ def write_metadata(model, path, class_names=None, quantize=None):
     `.tflite` file next to it (`<stem>.json`; `labels.txt` shared).
     """
     path = Path(path)
-    class_names = list(class_names or _default_class_names(model))
+    class_names = list(class_names or class_names_for(model.output_shape[-1]))
     height, width, channels = model.input_shape[1:]
     metadata = {
         "input_size": [height, width],
@@ -163,14 +163,6 @@ def _checked_representative_images(images, model):
     if images.ndim != 4 or images.shape[1:] != expected or len(images) == 0:
         raise ValueError(f"`representative_images` must be (n, {', '.join(map(str, expected))}) pixels. Received shape {images.shape}")
     return images.astype("uint8")
-
-
-def _default_class_names(model):
-    num_classes = model.output_shape[-1]
-    for names in (EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT):
-        if len(names) == num_classes:
-            return names
-    return [f"class_{index}" for index in range(num_classes)]
 
 
 def _new_path(path):

@@ -1,0 +1,92 @@
+"""Face classifiers from `.keras`, SavedModel and `.tflite` files, behind one call."""
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from keras_fer.data.classes import class_names_for
+
+SHIPPED_MODEL = "fer2013.keras"
+
+
+class Classifier:
+    """uint8 faces `(n, height, width, channels)` -> probabilities `(n, num_classes)`.
+
+    Attributes:
+        input_shape: `(height, width, channels)` the model takes.
+        class_names: names of its outputs, in order.
+        path: the file it was read from.
+    """
+
+    def __init__(self, predict, input_shape, class_names, path):
+        self.predict = predict
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.class_names = tuple(class_names)
+        self.path = path
+
+    def __call__(self, faces):
+        return np.asarray(self.predict(np.asarray(faces, "uint8")), "float32")
+
+
+def shipped_model_path():
+    """The `.keras` model installed with keras-fer (`keras_fer/assets/`)."""
+    return Path(str(resources.files("keras_fer") / "assets" / SHIPPED_MODEL))
+
+
+def load_classifier(path=None):
+    """A `Classifier` for a `.keras` file, a SavedModel folder or a `.tflite` file.
+
+    Args:
+        path: the model; `None` for the model shipped with keras-fer.
+
+    Class names come from a `labels.txt` next to (or, for a SavedModel,
+    inside) the model, else from the number of outputs (7 or 8 canonical
+    expressions).
+    """
+    path = Path(path) if path is not None else shipped_model_path()
+    if not path.exists():
+        raise ValueError(f"Model {path} does not exist.")
+    if path.is_dir():
+        return _saved_model(path)
+    if path.suffix == ".tflite":
+        return _tflite(path)
+    if path.suffix == ".keras":
+        return _keras(path)
+    raise ValueError(f"{path} is not a model keras-fer can read: expected .keras, .tflite or a SavedModel folder.")
+
+
+def _keras(path):
+    import keras
+
+    import keras_fer.models  # noqa: F401  registers the layers
+
+    model = keras.models.load_model(path)
+    names = _labels(path.parent) or class_names_for(model.output_shape[-1])
+    return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path)
+
+
+def _saved_model(path):
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").is_file():
+        raise ValueError(f"{path} is a folder without saved_model.pb: not a SavedModel.")
+    loaded = tf.saved_model.load(str(path))
+    signature = loaded.signatures["serve"]
+    input_shape = signature.structured_input_signature[1]["images"].shape[1:]
+    num_classes = signature.structured_outputs["output_0"].shape[-1]
+    names = _labels(path) or class_names_for(num_classes)
+    return Classifier(lambda faces: signature(images=tf.constant(faces))["output_0"].numpy(), input_shape, names, path)
+
+
+def _tflite(path):
+    from keras_fer.export.litert import LiteRTModel
+
+    model = LiteRTModel(path)
+    names = _labels(path.parent) or class_names_for(model.num_classes)
+    return Classifier(model.predict, model.input_shape, names, path)
+
+
+def _labels(folder):
+    labels = Path(folder) / "labels.txt"
+    return [line.strip() for line in labels.read_text().splitlines() if line.strip()] if labels.is_file() else None

@@ -1,0 +1,121 @@
+"""`Recognizer`: expressions of the faces in photos, from any keras-fer model file."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from keras_fer.inference.detection import HaarFaceDetector
+from keras_fer.inference.models import load_classifier
+
+
+class Recognizer:
+    """Detects faces in photos and classifies their expressions.
+
+    Args:
+        classifier: a callable from uint8 faces `(n, height, width,
+            channels)` to probabilities, with `input_shape` and `class_names`
+            attributes, as `keras_fer.inference.load_classifier` returns;
+            default: the model shipped in keras-fer.
+        detector: an object with `detect(rgb_image) -> [(x, y, w, h)]`;
+            default `HaarFaceDetector()`.
+        margin: fraction of the face box added on each side before cropping.
+        batch_size: faces classified per call.
+
+    Example:
+
+    ```python
+    from keras_fer import Recognizer
+    faces = Recognizer().analyze("group_photo.jpg")
+    # [{"box": (x, y, w, h), "label": "happy", "scores": {"angry": 0.01, ...}}, ...]
+    ```
+    """
+
+    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64):
+        self.classifier = classifier or load_classifier(None)
+        self.detector = detector or HaarFaceDetector()
+        self.margin = margin
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_file(cls, path, **kwargs):
+        """A `Recognizer` for a `.keras` file, SavedModel folder or `.tflite` file."""
+        return cls(load_classifier(path), **kwargs)
+
+    @property
+    def class_names(self):
+        return self.classifier.class_names
+
+    def predict_faces(self, faces):
+        """Class probabilities `(n, num_classes)` of face crops of any size, gray or color.
+
+        Args:
+            faces: one crop `(height, width[, channels])` or a list/array of
+                crops; uint8 pixels (floats are taken as `[0, 255]`).
+        """
+        crops = [faces] if _is_single(faces) else list(faces)
+        inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
+        if not len(inputs):
+            return np.zeros((0, len(self.class_names)), "float32")
+        return np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
+
+    def analyze(self, image):
+        """The faces of a photo, left to right: `[{box, scores, label}]` (empty without faces).
+
+        Args:
+            image: a file path, a PIL image, or a uint8 array (RGB or gray).
+        """
+        rgb = read_rgb(image)
+        boxes = sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        crops = [crop(rgb, box, self.margin) for box in boxes]
+        probabilities = self.predict_faces(crops) if crops else []
+        return [_face(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
+
+    def _prepare(self, face):
+        height, width, channels = self.classifier.input_shape
+        face = np.asarray(face)
+        if face.ndim == 3 and face.shape[-1] == 1:
+            face = face[..., 0]
+        if face.ndim not in (2, 3) or (face.ndim == 3 and face.shape[-1] not in (3, 4)) or min(face.shape[:2]) < 1:
+            raise ValueError(f"A face crop must be (height, width) or (height, width, 1|3|4). Received shape {face.shape}")
+        picture = Image.fromarray(np.clip(face, 0, 255).astype("uint8"))
+        picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+        return np.asarray(picture, "uint8").reshape(height, width, channels)
+
+
+def read_rgb(image):
+    """An RGB uint8 array from a path, a PIL image or an array (gray arrays are expanded)."""
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as picture:
+                return np.asarray(picture.convert("RGB"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{image} is not a readable image: {error}") from error
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=-1).astype("uint8")
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        return array[..., :3].astype("uint8")
+    raise ValueError(f"An image must be a path, a PIL image or an (height, width[, 3]) array. Received shape {array.shape}")
+
+
+def crop(image, box, margin):
+    """The face box grown by `margin` on each side, clipped to the image."""
+    x, y, width, height = box
+    dx, dy = int(round(width * margin)), int(round(height * margin))
+    top, left = max(y - dy, 0), max(x - dx, 0)
+    return image[top : y + height + dy, left : x + width + dx]
+
+
+def _is_single(faces):
+    return isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 3, 4)))
+
+
+def _face(box, scores, class_names):
+    return {
+        "box": tuple(int(v) for v in box),
+        "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},
+        "label": class_names[int(np.argmax(scores))],
+    }

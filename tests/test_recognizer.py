@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+from matplotlib import cbook
+from PIL import Image, ImageDraw
+
+from keras_fer import Recognizer
+from keras_fer.export import export_saved_model, export_tflite
+from keras_fer.inference import load_classifier
+from keras_fer.models import from_preset
+
+PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
+
+
+class BoxDetector:
+    """A detector that returns fixed boxes: tests the Recognizer without OpenCV's judgement."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect(self, image):
+        return list(self.boxes)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    from_preset("tiny", seed=0).save(path)
+    return path
+
+
+def test_predict_faces_takes_any_size_gray_or_color(model_file):
+    recognizer = Recognizer.from_file(model_file, detector=BoxDetector([]))
+    rng = np.random.default_rng(0)
+    single = recognizer.predict_faces(rng.integers(0, 255, (50, 40), dtype="uint8"))
+    batch = recognizer.predict_faces([rng.integers(0, 255, (64, 64, 3), dtype="uint8"), rng.integers(0, 255, (20, 30, 1), dtype="uint8")])
+    assert single.shape == (1, 7) and batch.shape == (2, 7)
+    np.testing.assert_allclose(batch.sum(-1), 1, rtol=1e-5)
+    gray = np.asarray(Image.fromarray(np.full((64, 64, 3), 90, "uint8")).convert("L").resize((32, 32)))[..., None]
+    expected = load_classifier(model_file)(gray[None])
+    np.testing.assert_allclose(recognizer.predict_faces(np.full((64, 64, 3), 90, "uint8")), expected, atol=1e-6)
+    assert recognizer.predict_faces([]).shape == (0, 7)
+
+
+def test_analyze_orders_faces_left_to_right_and_crops_with_margin(model_file):
+    image = np.zeros((100, 200, 3), "uint8")
+    image[10:50, 120:160] = 200
+    recognizer = Recognizer.from_file(model_file, detector=BoxDetector([(120, 10, 40, 40), (20, 30, 40, 40)]), margin=0.25)
+    faces = recognizer.analyze(image)
+    assert [face["box"] for face in faces] == [(20, 30, 40, 40), (120, 10, 40, 40)]
+    assert set(faces[0]["scores"]) == set(recognizer.class_names)
+    assert faces[1]["label"] == max(faces[1]["scores"], key=faces[1]["scores"].get)
+    crop = image[0:60, 110:170]
+    expected = recognizer.predict_faces(crop)[0]
+    assert [faces[1]["scores"][name] for name in recognizer.class_names] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_haar_detector_on_real_photos(model_file, tmp_path):
+    recognizer = Recognizer.from_file(model_file)
+    one = recognizer.analyze(PHOTO)
+    assert len(one) == 1
+    x, y, width, height = one[0]["box"]
+    assert 150 < x + width / 2 < 370 and 100 < y + height / 2 < 350  # Grace Hopper's face, 512x600 portrait
+    portrait = Image.open(PHOTO)
+    pair = Image.new("RGB", (portrait.width * 2, portrait.height))
+    pair.paste(portrait, (0, 0))
+    pair.paste(portrait.transpose(Image.FLIP_LEFT_RIGHT), (portrait.width, 0))
+    two = recognizer.analyze(pair)
+    assert len(two) == 2 and two[0]["box"][0] < portrait.width <= two[1]["box"][0]
+    blank = Image.new("RGB", (300, 300), "gray")
+    ImageDraw.Draw(blank).rectangle((50, 50, 120, 200), fill="white")
+    assert recognizer.analyze(blank) == []
+
+
+@pytest.mark.slow
+def test_every_model_format_loads(model_file, tmp_path):
+    from keras import models
+
+    model = models.load_model(model_file)
+    face = np.random.default_rng(1).integers(0, 255, (1, 32, 32, 1), dtype="uint8")
+    expected = load_classifier(model_file)(face)
+    for path in (export_saved_model(model, tmp_path / "sm"), export_tflite(model, tmp_path / "m.tflite")):
+        classifier = load_classifier(path)
+        assert classifier.input_shape == (32, 32, 1) and classifier.class_names[1] == "disgust"
+        np.testing.assert_allclose(classifier(face), expected, atol=1e-4)
+
+
+def test_bad_inputs_are_clear_errors(model_file, tmp_path):
+    recognizer = Recognizer.from_file(model_file, detector=BoxDetector([]))
+    with pytest.raises(ValueError, match="nothing.jpg is not a readable image"):
+        recognizer.analyze(tmp_path / "nothing.jpg")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt is not a readable image"):
+        recognizer.analyze(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="Received shape \\(2, 2, 2, 2, 2\\)"):
+        recognizer.analyze(np.zeros((2, 2, 2, 2, 2)))
+    with pytest.raises(ValueError, match="A face crop must be"):
+        recognizer.predict_faces(np.zeros((2, 10, 10, 2)))
+    with pytest.raises(ValueError, match="is not a model keras-fer can read"):
+        load_classifier(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_classifier(tmp_path / "missing.keras")
