@@ -87,9 +87,7 @@ def _add_export(subcommands):
         "--representative", default="synthetic",
         help="int8 calibration faces: 'synthetic' (drawn faces) or a config (preset or YAML) whose training split to use",
     )
-    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a value of the --representative config")
-    export.add_argument("--data", help="shortcut for --set data.path=PATH")
+    _add_config_flags(export)
     export.add_argument("--debug", action="store_true", help="show tracebacks")
     export.set_defaults(run=_export)
 
