@@ -1,0 +1,58 @@
+"""Parity of every export format with `model.predict`, on the same 200 faces.
+
+Prints, for SavedModel and TFLite float32 / float16 / int8 (run with
+LiteRT), the largest absolute probability difference from `model.predict`
+and the top-1 agreement, plus file sizes.
+
+    python benchmarks/export_parity.py --model runs/fer2013/model.keras \\
+        --config fer2013 --data ../shared/data/fer2013
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
+from keras_fer.export.command import representative_images
+from keras_fer.training.config import load_config
+from keras_fer.training.splits import load_split
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--config", default="synthetic", help="preset or YAML naming the data")
+    parser.add_argument("--data", help="data.path of that config")
+    parser.add_argument("--count", type=int, default=200)
+    arguments = parser.parse_args()
+    model = keras.models.load_model(arguments.model)
+    overrides = [f"data.path={arguments.data}"] if arguments.data else []
+    config = load_config(arguments.config, overrides).data
+    height, width, channels = model.input_shape[1:]
+    validation = load_split(config.dataset, config.path, config.validation_split, config.on_error, config.options, (height, width), channels)
+    images = validation.images[np.random.default_rng(0).permutation(validation.num_examples)[: arguments.count]]
+    expected = model.predict(images.astype("float32"), verbose=0)
+    calibration = representative_images(model, arguments.config, overrides)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        saved = tf.saved_model.load(str(export_saved_model(model, folder / "saved_model")))
+        results = {"savedmodel": saved.serve(tf.constant(images)).numpy()}
+        sizes = {"savedmodel": sum(f.stat().st_size for f in (folder / "saved_model").rglob("*") if f.is_file())}
+        for quantize in ("none", "float16", "int8"):
+            path = export_tflite(model, folder / f"{quantize}.tflite", quantize, calibration)
+            results[f"tflite {quantize}"] = LiteRTModel(path).predict(images)
+            sizes[f"tflite {quantize}"] = path.stat().st_size
+    print(f"{len(images)} faces from {config.dataset} {config.validation_split}; int8 calibrated on {len(calibration)} training faces")
+    print("| format | max abs difference | top-1 agreement | size (MB) |")
+    print("|---|---:|---:|---:|")
+    for name, probabilities in results.items():
+        agreement = np.mean(probabilities.argmax(-1) == expected.argmax(-1))
+        print(f"| {name} | {np.abs(probabilities - expected).max():.2e} | {agreement:.1%} | {sizes[name] / 1e6:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
