@@ -6,12 +6,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+NEEDS_FILES = ("load_fer2013(", "Recognizer.from_file(")
 
 
 def python_blocks():
-    """README's Python examples that run without dataset files."""
+    """README's Python examples that run without dataset, photo or model files."""
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
-    return [block for block in blocks if "load_fer2013(" not in block]
+    return [block for block in blocks if not any(marker in block for marker in NEEDS_FILES)]
 
 
 def test_dataset_example_names_real_functions():
@@ -23,6 +24,14 @@ def test_dataset_example_names_real_functions():
         for part in name.split("."):
             target = getattr(target, part)
         assert callable(target), name
+
+
+def test_recognizer_example_names_real_methods():
+    from keras_fer import Recognizer
+
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL) if "Recognizer.from_file(" in b)
+    for name in re.findall(r"recognizer\.(\w+)\(", block) + ["from_file"]:
+        assert callable(getattr(Recognizer, name)), name
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))

@@ -148,3 +148,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["replicas"] == 2 and 0 <= outcome["accuracy"] <= 1
     assert (tmp_path / "run" / "report.json").is_file()
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(monkeypatch):
+    from keras_fer.training.fit import _check_tensorboard
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(ValueError, match=r"needs the tensorboard package: pip install 'keras-fer\[tensorboard\]'"):
+        _check_tensorboard()

@@ -115,9 +115,19 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard):
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
     if tensorboard:
+        _check_tensorboard()
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
     callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
     return callbacks
+
+
+def _check_tensorboard():
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as error:
+        raise ValueError(
+            "`training.tensorboard: true` needs the tensorboard package: pip install 'keras-fer[tensorboard]'."
+        ) from error
 
 
 def _resume_history(run_dir, epochs_done, monitor, mode):
