@@ -8,7 +8,7 @@ import keras
 from keras_fer.training.config import load_config
 from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
 from keras_fer.training.report import write_report
-from keras_fer.training.run import CONFIG_FILE, RUN_FILES
+from keras_fer.training.run import CONFIG_FILE
 from keras_fer.training.splits import load_split
 
 

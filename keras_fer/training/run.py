@@ -1,5 +1,6 @@
 """One training run from a `Config`: run directory, data, model, fit, report."""
 
+import contextlib
 import dataclasses
 import shutil
 from pathlib import Path
@@ -159,19 +160,16 @@ def _delete_run_files(path):
             target.unlink()
 
 
-class _precision:
+@contextlib.contextmanager
+def _precision(policy):
     """Sets the global dtype policy for the block, then restores it."""
-
-    def __init__(self, policy):
-        self.policy = policy
-
-    def __enter__(self):
-        self.previous = keras.config.dtype_policy()
-        if self.policy:
-            keras.config.set_dtype_policy(self.policy)
-
-    def __exit__(self, *exc_info):
-        keras.config.set_dtype_policy(self.previous)
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _fit_arguments(settings, strategy):
