@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
 from keras_fer.export.command import representative_images
 from keras_fer.training.config import load_config
-from keras_fer.training.splits import load_split
+from keras_fer.training.splits import load_config_split
 
 
 def main():
@@ -33,7 +33,7 @@ def main():
     overrides = [f"data.path={arguments.data}"] if arguments.data else []
     config = load_config(arguments.config, overrides).data
     height, width, channels = model.input_shape[1:]
-    validation = load_split(config.dataset, config.path, config.validation_split, config.on_error, config.options, (height, width), channels)
+    validation = load_config_split(config, config.validation_split, (height, width), channels)
     images = validation.images[np.random.default_rng(0).permutation(validation.num_examples)[: arguments.count]]
     expected = model.predict(images.astype("float32"), verbose=0)
     calibration = representative_images(model, arguments.config, overrides)

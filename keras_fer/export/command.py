@@ -52,10 +52,9 @@ def representative_images(model, source="synthetic", overrides=(), count=REPRESE
             raise ValueError(f"Synthetic faces are square; the model takes {height}x{width}. Pass --representative CONFIG.")
         return make_faces(count // 7 + 1, image_size=height, channels=channels, seed=seed).images[:count]
     from keras_fer.training.config import load_config
-    from keras_fer.training.splits import load_split
+    from keras_fer.training.splits import load_config_split
 
-    config = load_config(source, overrides)
-    data = config.data
-    train = load_split(data.dataset, data.path, data.train_split, data.on_error, data.options, (height, width), channels, seed)
+    data = load_config(source, overrides).data
+    train = load_config_split(data, data.train_split, (height, width), channels, seed)
     picks = np.random.default_rng(seed).permutation(train.num_examples)[:count]
     return train.images[np.sort(picks)]

@@ -9,7 +9,7 @@ from keras_fer.training.config import load_config
 from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
 from keras_fer.training.report import write_report
 from keras_fer.training.run import CONFIG_FILE
-from keras_fer.training.splits import load_split
+from keras_fer.training.splits import load_config_split
 
 
 def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64):
@@ -43,14 +43,10 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     _prepare_output(output, overwrite)
     loaded = keras.models.load_model(model_path)
     height, width, channels = loaded.input_shape[1:]
-    data = dataclasses.asdict(resolved.data)
-    dataset = load_split(
-        data["dataset"], data["path"], split, data["on_error"], data["options"], (height, width), channels, resolved.training.seed
-    )
+    dataset = load_config_split(resolved.data, split, (height, width), channels, resolved.training.seed)
     history = run_dir / HISTORY_FILE if run_dir else None
-    report = write_report(
-        loaded, dataset, output, {**data, "split": split}, model_path, history, batch_size, flip
-    )
+    data = {**dataclasses.asdict(resolved.data), "split": split}
+    report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip)
     return output, report
 
 

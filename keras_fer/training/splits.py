@@ -70,6 +70,11 @@ def load_split(dataset, path, split, on_error="raise", options=None, image_size=
     return loader(**arguments, **_split_argument(dataset, path, split), image_size=tuple(image_size), channels=channels, on_error=on_error)
 
 
+def load_config_split(data, split, image_size, channels, seed=0):
+    """One split of a config's `data` section (a `keras_fer.training.config.DataConfig`)."""
+    return load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
+
+
 def _loader(dataset, path, options):
     if dataset == "fer2013":
         return load_fer2013, {"path": path, **_checked_options(load_fer2013, options, dataset)}
