@@ -36,6 +36,16 @@ def test_horizontal_flip_mirrors_columns():
     assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored) and any(unchanged)
 
 
+def test_erasing_and_noise_can_be_left_out():
+    names = lambda layer: [step.__class__.__name__ for step in layer.layers]
+    assert names(augmentation(erasing_scale=None, noise_stddev=0)) == ["RandomFlip", "RandomAffine"]
+    assert names(augmentation()) == ["RandomFlip", "RandomAffine", "RandomErasing", "Rescaling", "GaussianNoise", "Rescaling"]
+    still = augmentation(rotation=0, zoom=0, translation=0, erasing_scale=None, noise_stddev=0, seed=0)
+    image = np.random.default_rng(1).uniform(0, 255, (1, 16, 16, 1)).astype("float32")
+    for out in np.asarray(still(np.repeat(image, 8, axis=0), training=True)):
+        assert np.allclose(out, image[0], atol=1e-3) or np.allclose(out, image[0, :, ::-1], atol=1e-3)
+
+
 def test_inference_call_is_identity():
     images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 1)).astype("float32")
     np.testing.assert_allclose(augmentation(seed=0)(images, training=False), images, rtol=1e-6)

@@ -33,6 +33,12 @@ def test_rafdb_preset_is_the_paper_recipe():
     assert (config.training.epochs, config.training.batch_size) == (60, 64)
 
 
+def test_augmentation_takes_a_switch_or_the_keyword_arguments_of_augmentation():
+    assert load_config("synthetic", ["training.augmentation=false"]).training.augmentation is False
+    config = load_config("synthetic", ["training.augmentation={erasing_scale: null, noise_stddev: 0, rotation: 5}"])
+    assert config.training.augmentation == {"erasing_scale": None, "noise_stddev": 0, "rotation": 5}
+
+
 def test_integers_are_accepted_for_floats():
     assert load_config("synthetic", ["optimizer.learning_rate=1"]).optimizer.learning_rate == 1.0
 
@@ -49,6 +55,9 @@ def test_integers_are_accepted_for_floats():
         ("loss.beta=1.5", r"`.*loss.beta` must lie in \[0.0, 0.999999\]. Received: 1.5"),
         ("optimizer.schedule=linear", r"`.*optimizer.schedule` must be one of \['constant', 'exponential', 'cosine', 'step'\]"),
         ("model.blocks_per_stage=[2, two]", r"`.*model.blocks_per_stage` must be a list of integers"),
+        ("training.augmentation=3", r"`.*training.augmentation` must be bool or dict. Received: 3 \(int\)"),
+        ("training.augmentation={rot: 5}", r"`.*training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "),
+        ("training.augmentation={zoom: 1.5}", r"`.*training.augmentation`: `zoom` must be a number in \[0, 1\)"),
         ("training.epochs", r"--set takes section.key=value"),
         ("epochs=3", r"--set takes section.key=value"),
     ],

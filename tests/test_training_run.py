@@ -14,6 +14,7 @@ import pytest
 from keras_fer.cli import main
 from keras_fer.models import FERModel
 from keras_fer.training import confusion_matrix, load_config, train
+from keras_fer.training.run import build_model
 from keras_fer.training.splits import load_split
 
 SMALL = [
@@ -156,3 +157,25 @@ def test_tensorboard_without_the_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     with pytest.raises(ValueError, match=r"needs the tensorboard package: pip install 'keras-fer\[tensorboard\]'"):
         _check_tensorboard()
+
+
+def test_model_weights_start_the_model_from_a_saved_model(tmp_path):
+    saved = build_model(load_config("synthetic").model, num_classes=7, seed=0)
+    saved.save(tmp_path / "start.keras")
+    config = load_config("synthetic", [f"model.weights={tmp_path / 'start.keras'}"])
+    started = build_model(config.model, num_classes=7, seed=1)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(started.predict(images, verbose=0), saved.predict(images, verbose=0), atol=1e-6)
+    assert not np.allclose(build_model(load_config("synthetic").model, 7, seed=1).predict(images, verbose=0), saved.predict(images, verbose=0))
+    wider = load_config("synthetic", [f"model.weights={tmp_path / 'start.keras'}", "model.width=4"])
+    with pytest.raises(ValueError, match=r"model.weights: .*start.keras does not fit the resnet18_tiny model"):
+        build_model(wider.model, num_classes=7, seed=0)
+
+
+def test_missing_model_weights_fail_before_the_run_directory_is_made(tmp_path):
+    config = load_config("synthetic", [f"model.weights={tmp_path / 'none.keras'}", f"output.path={tmp_path / 'run'}"])
+    with pytest.raises(ValueError, match=r"model.weights: .*none.keras does not exist"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match=r"model.weights must be a .keras or .weights.h5 file"):
+        train(load_config("synthetic", [f"model.weights={tmp_path / 'model.h5'}"]))

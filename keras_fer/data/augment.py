@@ -14,7 +14,8 @@ def augmentation(rotation=10.0, zoom=0.1, translation=0.1, erasing_scale=(0.02, 
     `translation` of the size (reflected borders); `RandomErasing` of a
     `erasing_scale` fraction of the image with probability 0.5; additive
     Gaussian noise of `noise_stddev` times the pixel range (0.015 is about 4
-    levels of 255). Every layer is seeded from `seed`, so two augmentations
+    levels of 255). `erasing_scale=None` or `noise_stddev=0` leaves that
+    step out. Every layer is seeded from `seed`, so two augmentations
     built with the same seed transform the same batches the same way. Apply
     it to training batches only (`FERDataset.batches(augmentation=...)`);
     the models normalise pixels themselves, so nothing is normalised here.
@@ -23,8 +24,10 @@ def augmentation(rotation=10.0, zoom=0.1, translation=0.1, erasing_scale=(0.02, 
         rotation: maximum rotation in degrees.
         zoom: maximum zoom in or out, as a fraction of the size.
         translation: maximum shift, as a fraction of height and width.
-        erasing_scale: `(min, max)` fraction of the image area erased.
-        noise_stddev: standard deviation of the noise, a fraction of 255.
+        erasing_scale: `(min, max)` fraction of the image area erased, or
+            `None` for no erasing.
+        noise_stddev: standard deviation of the noise, a fraction of 255;
+            0 for no noise.
         seed: optional int.
 
     Returns:
@@ -38,17 +41,16 @@ def augmentation(rotation=10.0, zoom=0.1, translation=0.1, erasing_scale=(0.02, 
     TensorShape([2, 48, 48, 1])
     """
     seeds = [None] * 4 if seed is None else [seed + offset for offset in range(4)]
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seeds[0]),
-            RandomAffine(rotation, zoom, translation, seed=seeds[1]),
-            keras.layers.RandomErasing(factor=0.5, scale=erasing_scale, value_range=(0, 255), seed=seeds[2]),
+    steps = [keras.layers.RandomFlip("horizontal", seed=seeds[0]), RandomAffine(rotation, zoom, translation, seed=seeds[1])]
+    if erasing_scale is not None:
+        steps.append(keras.layers.RandomErasing(factor=0.5, scale=tuple(erasing_scale), value_range=(0, 255), seed=seeds[2]))
+    if noise_stddev:
+        steps += [
             keras.layers.Rescaling(1.0 / 255.0),
             keras.layers.GaussianNoise(noise_stddev, seed=seeds[3]),
             keras.layers.Rescaling(255.0),
-        ],
-        name="augmentation",
-    )
+        ]
+    return keras.Sequential(steps, name="augmentation")
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")

@@ -14,13 +14,16 @@ Unknown keys, wrong types and impossible values raise a `ValueError` naming
 the key and what it accepts.
 """
 
+import contextlib
 import dataclasses
+import inspect
 import typing
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from keras_fer.data import augment
 from keras_fer.losses.class_balanced_loss import WEIGHTINGS
 from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -30,8 +33,8 @@ DISTRIBUTE = ("auto", "mirrored", "none")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss")
 
 
-def _field(default, choices=None, minimum=None, maximum=None):
-    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum}
+def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None):
+    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -51,7 +54,11 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Keyword arguments of `keras_fer.models.from_preset`; `None` keeps the preset's value."""
+    """Keyword arguments of `keras_fer.models.from_preset`; `None` keeps the preset's value.
+
+    `weights` is not one of them: it names a `.keras` or `.weights.h5` file
+    of the same architecture whose weights the model starts from.
+    """
 
     preset: str = _field("tiny", choices=("paper", "fer2013", "tiny"))
     input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None)
@@ -62,6 +69,7 @@ class ModelConfig:
     blocks_per_stage: typing.Optional[typing.Tuple[int, ...]] = _field(None)
     feature_dim: typing.Optional[int] = _field(None, minimum=1)
     dropout: typing.Optional[float] = _field(None, minimum=0.0, maximum=0.99)
+    weights: typing.Optional[str] = _field(None)
 
 
 @dataclasses.dataclass
@@ -94,7 +102,7 @@ class TrainingConfig:
     epochs: int = _field(12, minimum=1)
     batch_size: int = _field(64, minimum=1)
     monitor: str = _field("val_balanced_accuracy", choices=MONITORS)
-    augmentation: bool = _field(True)
+    augmentation: typing.Union[bool, dict] = _field(True, keywords_of=augment.augmentation)
     early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)
     tensorboard: bool = _field(False)
     jit_compile: bool = _field(True)
@@ -230,6 +238,14 @@ def _checked(value, hint, metadata, key):
     choices = metadata.get("choices")
     if choices is not None and value not in choices:
         raise ValueError(f"`{key}` must be one of {list(choices)}. Received: {value!r}")
+    function = metadata.get("keywords_of")
+    if function is not None and isinstance(value, dict):
+        valid = set(inspect.signature(function).parameters) - {"seed"}
+        _check_keys(value, valid, f"`{key}`")
+        try:
+            function(**value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"`{key}`: {error}") from error
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -238,10 +254,15 @@ def _checked(value, hint, metadata, key):
 
 
 def _coerce(value, hint, key):
+    original = hint
     if typing.get_origin(hint) is typing.Union:
-        if value is None:
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
             return None
-        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        for option in options[:-1]:
+            with contextlib.suppress(ValueError):
+                return _coerce(value, option, key)
+        hint = options[-1]
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
             raise ValueError(f"`{key}` must be a list of integers. Received: {value!r}")
@@ -250,7 +271,8 @@ def _coerce(value, hint, key):
         return float(value)
     if hint is int and _is_int(value) or hint is not int and isinstance(value, hint) and not (hint is float and isinstance(value, bool)):
         return value
-    raise ValueError(f"`{key}` must be {hint.__name__}. Received: {value!r} ({type(value).__name__})")
+    expected = " or ".join(arg.__name__ for arg in typing.get_args(original) if arg is not type(None)) or hint.__name__
+    raise ValueError(f"`{key}` must be {expected}. Received: {value!r} ({type(value).__name__})")
 
 
 def _is_int(value):

@@ -53,7 +53,8 @@ def fit(
         epochs, batch_size: length of the training and examples per step.
         monitor: the validation metric that picks the best model.
         augmentation: whether to augment training batches with
-            `keras_fer.data.augment.augmentation`.
+            `keras_fer.data.augment.augmentation`, or a dict of its keyword
+            arguments (e.g. `{"erasing_scale": None}`).
         early_stopping_patience: epochs without improvement of `monitor`
             before stopping, or `None` to train all `epochs`.
         tensorboard: whether to write TensorBoard logs.
@@ -76,8 +77,12 @@ def fit(
         jit_compile=jit_compile,
     )
     callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard)
+    if isinstance(augmentation, dict):
+        augment = default_augmentation(**augmentation, seed=seed)
+    else:
+        augment = default_augmentation(seed=seed) if augmentation else None
     history = model.fit(
-        train.batches(batch_size, shuffle=True, augmentation=default_augmentation(seed) if augmentation else None, seed=seed),
+        train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed),
         validation_data=validation.batches(batch_size),
         epochs=epochs,
         callbacks=callbacks,

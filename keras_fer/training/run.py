@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -38,6 +39,7 @@ def train(config, run_dir=None, verbose="auto"):
     Returns:
         `(run_dir, report)`: the run directory and the report dict.
     """
+    check_initial_weights(config.model.weights)
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
@@ -74,10 +76,35 @@ def train(config, run_dir=None, verbose="auto"):
 
 
 def build_model(model_config, num_classes, seed):
-    """The `from_preset` model of a config's `model` section."""
+    """The `from_preset` model of a config's `model` section, from `model.weights` if set."""
     overrides = {key: value for key, value in dataclasses.asdict(model_config).items() if value is not None}
     overrides["attention"] = model_config.attention
-    return from_preset(overrides.pop("preset"), num_classes=num_classes, seed=seed, **overrides)
+    weights = overrides.pop("weights", None)
+    model = from_preset(overrides.pop("preset"), num_classes=num_classes, seed=seed, **overrides)
+    if weights is not None:
+        _load_initial_weights(model, weights)
+    return model
+
+
+def check_initial_weights(path):
+    """Fails early unless `model.weights` names a readable weights file."""
+    if path is None:
+        return
+    if not str(path).endswith((".keras", ".weights.h5")):
+        raise ValueError(f"model.weights must be a .keras or .weights.h5 file. Received: {path}")
+    if not Path(path).is_file():
+        raise ValueError(f"model.weights: {path} does not exist")
+
+
+def _load_initial_weights(model, path):
+    check_initial_weights(path)
+    try:
+        with warnings.catch_warnings():
+            # Keras 3.15 warns about functional internals that hold no weights.
+            warnings.filterwarnings("ignore", message="Skipping nested container")
+            model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"model.weights: {path} does not fit the {model.name} model of this config: {error}") from error
 
 
 def resolve_run_directory(config):
