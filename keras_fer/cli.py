@@ -1,4 +1,4 @@
-"""The `keras-fer` command: `train` and `evaluate`."""
+"""The `keras-fer` command: `train`, `evaluate`, `export` and `predict`."""
 
 import argparse
 import os
@@ -29,6 +29,7 @@ def _parser():
     _add_train(subcommands)
     _add_evaluate(subcommands)
     _add_export(subcommands)
+    _add_predict(subcommands)
     return parser
 
 
@@ -89,6 +90,28 @@ def _add_export(subcommands):
     _add_config_flags(export)
     export.add_argument("--debug", action="store_true", help="show tracebacks")
     export.set_defaults(run=_export)
+
+
+def _add_predict(subcommands):
+    predict = subcommands.add_parser(
+        "predict",
+        help="expressions of the faces in images, folders and videos",
+        description="Detect faces (OpenCV Haar cascade) in images, folders of images (recursively) and "
+        "videos (every Nth frame), classify their expressions in batches, and print a table or write "
+        "JSON/CSV. Files that cannot be read are reported and the rest still processed; the exit code "
+        "is 0 only when every file was read.",
+    )
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image, video or folder")
+    predict.add_argument("--model", help=".keras, .tflite or SavedModel (default: the model shipped with keras-fer)")
+    predict.add_argument("--json", help="write the results as JSON to this file")
+    predict.add_argument("--csv", help="write one row per face as CSV to this file")
+    predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")
+    predict.add_argument("--explain", metavar="DIR", help="write attention and Grad-CAM overlays per face (images, .keras models)")
+    predict.add_argument("--every", type=_positive_int, default=10, help="classify every Nth video frame (default: 10)")
+    predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
+    predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    predict.add_argument("--debug", action="store_true", help="show tracebacks")
+    predict.set_defaults(run=_predict)
 
 
 def _add_config_flags(parser):
@@ -175,6 +198,41 @@ def _export(arguments):
     )
     print(f"Exported {arguments.format} ({arguments.quantize}) to {path}")
     return 0
+
+
+def _predict(arguments):
+    from keras_fer.inference import Recognizer, load_classifier
+    from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
+
+    _check_outputs(arguments)
+    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size)
+    records, problems = predict_files(
+        recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
+    )
+    if arguments.json:
+        write_json(records, arguments.json)
+    if arguments.csv:
+        write_csv(records, arguments.csv, recognizer.class_names)
+    if not (arguments.json or arguments.csv):
+        print(format_table(records))
+    for path, message in problems:
+        print(f"keras-fer predict: {path}: {message}", file=sys.stderr)
+    faces = sum(len(record["faces"]) for record in records)
+    print(f"{faces} faces in {len(records)} images or frames; {len(problems)} files could not be read.", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _check_outputs(arguments):
+    for flag in ("json", "csv"):
+        path = getattr(arguments, flag)
+        if path and os.path.exists(path) and not arguments.overwrite:
+            raise ValueError(f"--{flag} {path} exists; pass --overwrite to replace it.")
+    for flag in ("annotate", "explain"):
+        folder = getattr(arguments, flag)
+        if folder and os.path.isfile(folder):
+            raise ValueError(f"--{flag} {folder} is a file, not a folder.")
+        if folder and os.path.isdir(folder) and os.listdir(folder) and not arguments.overwrite:
+            raise ValueError(f"--{flag} {folder} is not empty; pass --overwrite to write into it.")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ def numpy_conv_same(x, kernel):
 
 
 def numpy_cbam(x, layer, training):
+    attended, attention = numpy_cbam_parts(x, layer, training)
+    return attended * attention
+
+
+def numpy_cbam_parts(x, layer, training):
     hidden_kernel, hidden_bias = (w.numpy() for w in layer.channel_hidden.weights)
     output_kernel, output_bias = (w.numpy() for w in layer.channel_output.weights)
 
@@ -32,7 +37,7 @@ def numpy_cbam(x, layer, training):
     gamma, beta, moving_mean, moving_var = (w.numpy() for w in layer.spatial_norm.weights)
     mean, var = (conv.mean((0, 1, 2)), conv.var((0, 1, 2))) if training else (moving_mean, moving_var)
     normalised = (conv - mean) / np.sqrt(var + 1e-5) * gamma + beta
-    return x * sigmoid(normalised)
+    return x, sigmoid(normalised)
 
 
 def randomise_weights(layer, seed=0):
@@ -53,6 +58,16 @@ def test_matches_numpy_reference(shape, reduction_ratio, training):
     randomise_weights(layer)
     expected = numpy_cbam(x.astype("float64"), layer, training)
     np.testing.assert_allclose(layer(x, training=training), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_spatial_attention_is_the_map_applied_at_inference():
+    x = np.random.default_rng(2).normal(size=(2, 9, 13, 12)).astype("float32")
+    layer = CBAMBlock(reduction_ratio=4)
+    layer.build(x.shape)
+    randomise_weights(layer)
+    attention = np.asarray(layer.spatial_attention(x))
+    assert attention.shape == (2, 9, 13, 1) and 0 < attention.min() and attention.max() < 1
+    np.testing.assert_allclose(attention, numpy_cbam_parts(x.astype("float64"), layer, False)[1], atol=1e-5)
 
 
 def test_hidden_width_is_at_least_one():

@@ -17,10 +17,13 @@ class Classifier:
         input_shape: `(height, width, channels)` the model takes.
         class_names: names of its outputs, in order.
         path: the file it was read from.
+        model: the Keras model for `.keras` files (explanations need it),
+            else `None`.
     """
 
-    def __init__(self, predict, input_shape, class_names, path):
+    def __init__(self, predict, input_shape, class_names, path, model=None):
         self.predict = predict
+        self.model = model
         self.input_shape = tuple(int(d) for d in input_shape)
         self.class_names = tuple(class_names)
         self.path = path
@@ -63,7 +66,7 @@ def _keras(path):
 
     model = keras.models.load_model(path)
     names = _labels(path.parent) or class_names_for(model.output_shape[-1])
-    return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path)
+    return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model)
 
 
 def _saved_model(path):

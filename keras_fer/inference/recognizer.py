@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from keras_fer.inference.detection import HaarFaceDetector
+from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.models import load_classifier
 
 
@@ -36,6 +37,7 @@ class Recognizer:
         self.detector = detector or HaarFaceDetector()
         self.margin = margin
         self.batch_size = batch_size
+        self._explainer = None
 
     @classmethod
     def from_file(cls, path, **kwargs):
@@ -69,7 +71,39 @@ class Recognizer:
         boxes = sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
         crops = [crop(rgb, box, self.margin) for box in boxes]
         probabilities = self.predict_faces(crops) if crops else []
-        return [_face(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
+        return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
+
+    def explain(self, image):
+        """The faces of a photo with heatmaps of where the model looked, left to right.
+
+        Each face is `analyze`'s dict plus `face` (the RGB crop), `attention`
+        (the last CBAM block's spatial attention, `None` without CBAM) and
+        `gradcam` (Grad-CAM of the predicted class), both float maps in
+        `[0, 1]` at the crop's size. Needs a `.keras` model.
+
+        Args:
+            image: a file path, a PIL image, or a uint8 array (RGB or gray).
+        """
+        if self.classifier.model is None:
+            raise ValueError(f"Explanations need a .keras model; {self.classifier.path} is not one.")
+        if self._explainer is None:
+            self._explainer = Explainer(self.classifier.model)
+        rgb = read_rgb(image)
+        boxes = sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        crops = [crop(rgb, box, self.margin) for box in boxes]
+        if not crops:
+            return []
+        probabilities, attention, gradcam = self._explainer(np.stack([self._prepare(face) for face in crops]))
+        faces = []
+        for index, (box, face) in enumerate(zip(boxes, crops)):
+            size = (face.shape[1], face.shape[0])
+            maps = {
+                "face": face,
+                "attention": None if attention is None else resize_map(attention[index], size),
+                "gradcam": resize_map(gradcam[index], size),
+            }
+            faces.append({**face_record(box, probabilities[index], self.class_names), **maps})
+        return faces
 
     def _prepare(self, face):
         height, width, channels = self.classifier.input_shape
@@ -113,7 +147,8 @@ def _is_single(faces):
     return isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 3, 4)))
 
 
-def _face(box, scores, class_names):
+def face_record(box, scores, class_names):
+    """`{box, scores, label}` of one face, as `Recognizer.analyze` returns it."""
     return {
         "box": tuple(int(v) for v in box),
         "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},

@@ -94,6 +94,10 @@ class CBAMBlock(keras.layers.Layer):
         x = inputs * self._channel_attention(inputs)
         return x * self._spatial_attention(x, training=training)
 
+    def spatial_attention(self, inputs):
+        """The map `(batch, height, width, 1)` in `[0, 1]` that the block multiplies onto `inputs` at inference."""
+        return self._spatial_attention(inputs * self._channel_attention(inputs), training=False)
+
     def _channel_attention(self, inputs):
         average = ops.mean(inputs, axis=(1, 2))
         maximum = ops.max(inputs, axis=(1, 2))

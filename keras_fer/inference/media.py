@@ -1,0 +1,119 @@
+"""Images and videos on disk: which files to read, and their frames."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv")
+MIN_IMAGE_SIZE = 24
+
+
+class MediaError(Exception):
+    """A file that could not be read; the message says why."""
+
+
+def collect_files(paths):
+    """`(file, name)` pairs to read: each given file, and every file under each folder, sorted.
+
+    `name` is the file's path relative to the folder it was found in (its
+    file name when given directly). Hidden files and folders are left out. A
+    path that does not exist is returned as is, so that reading it reports
+    the problem per file.
+    """
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            files.extend((p, p.relative_to(path)) for p in found)
+        else:
+            files.append((path, Path(path.name)))
+    return files
+
+
+def is_video(path):
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def read_image(path):
+    """The RGB uint8 pixels of an image file, or a `MediaError` that says why not."""
+    path = Path(path)
+    _check_supported(path)
+    try:
+        with Image.open(path) as picture:
+            rgb = np.asarray(picture.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise MediaError(f"not a readable image ({error})") from error
+    _check_size(rgb)
+    return rgb
+
+
+def _quiet_opencv():
+    """Keeps FFmpeg's own messages about broken files off the terminal; ours name the file."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    import cv2
+
+    return cv2
+
+
+def read_video(path, every=10):
+    """Yields `(frame_index, seconds, rgb, sampled)` for every frame of a video.
+
+    `sampled` is true for every `every`-th frame, starting with the first.
+    Raises `MediaError` if the file cannot be opened or holds no frame.
+    """
+    cv2 = _quiet_opencv()
+
+    path = Path(path)
+    _check_supported(path)
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise MediaError("not a readable video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index == 0:
+                _check_size(frame)
+            seconds = index / fps if fps > 0 else None
+            yield index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), index % every == 0
+            index += 1
+        if index == 0:
+            raise MediaError("empty video: no frame could be read")
+    finally:
+        capture.release()
+
+
+def video_fps(path, default=25.0):
+    """Frames per second of a video, `default` when the file does not say."""
+    cv2 = _quiet_opencv()
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+    capture.release()
+    return fps if fps and fps > 0 else default
+
+
+def _check_supported(path):
+    if not path.exists():
+        raise MediaError("no such file")
+    if path.stat().st_size == 0:
+        raise MediaError("empty file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        kinds = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+        raise MediaError(f"unsupported format {path.suffix or '(no suffix)'}; keras-fer reads {kinds}")
+
+
+def _check_size(pixels):
+    height, width = pixels.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIZE:
+        raise MediaError(f"too small ({width}x{height} px); faces need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px")
+
+
+def _hidden(relative):
+    return any(part.startswith(".") for part in relative.parts)

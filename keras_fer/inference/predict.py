@@ -1,0 +1,195 @@
+"""Faces and expressions in image and video files: `keras-fer predict`."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from keras_fer.inference.explain import explanation_image
+from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video, video_fps
+from keras_fer.inference.recognizer import crop, face_record
+
+
+def predict_files(recognizer, paths, every=10, annotate=None, explain=None, progress=None):
+    """Classifies the faces in images, folders of them (recursively) and videos.
+
+    Faces of several images are classified in one batch; a video is read
+    frame by frame and every `every`-th frame is classified. A file that
+    cannot be read is reported and the others are still processed.
+
+    Args:
+        recognizer: a `keras_fer.Recognizer`.
+        paths: files and folders.
+        every: classify every `every`-th video frame.
+        annotate: optional folder for copies with boxes and labels drawn
+            (a video `clip.avi` as `clip.avi.mp4`, every frame labelled with
+            the latest classified one).
+        explain: optional folder for a heatmap strip per face of each image.
+        progress: a `Progress`, or `None` for none.
+
+    Returns:
+        `(records, problems)`: one record per image and per classified frame,
+        `{"file", "frame", "seconds", "faces"}` in file order, with `faces`
+        as `Recognizer.analyze` returns them; `problems` lists
+        `(path, message)` for what could not be read.
+    """
+    files, problems = [], []
+    for path in paths:
+        found = collect_files([path])
+        files.extend(found)
+        if not found and Path(path).is_dir():
+            problems.append((Path(path), "folder without files"))
+    progress = progress or Progress(0, enabled=False)
+    progress.total = len(files)
+    images = _ImageBatch(recognizer, annotate, explain)
+    records = []
+    for index, (path, name) in enumerate(files):
+        progress.update(index, str(path))
+        try:
+            if is_video(path):
+                records.extend(images.flush())
+                records.extend(_video(recognizer, path, name, every, annotate, progress, index))
+            else:
+                records.extend(images.add(path, name, read_image(path)))
+        except MediaError as error:
+            problems.append((path, str(error)))
+    records.extend(images.flush())
+    progress.update(len(files), "done")
+    progress.close()
+    return records, problems
+
+
+class _ImageBatch:
+    """Images waiting until their faces fill a batch."""
+
+    def __init__(self, recognizer, annotate, explain):
+        self.recognizer = recognizer
+        self.annotate = annotate
+        self.explain = explain
+        self.pending = []
+
+    def add(self, path, name, rgb):
+        boxes = sorted(self.recognizer.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        self.pending.append((path, name, rgb, boxes))
+        waiting = sum(len(boxes) for *_, boxes in self.pending)
+        return self.flush() if waiting >= self.recognizer.batch_size else []
+
+    def flush(self):
+        crops = [crop(rgb, box, self.recognizer.margin) for _, _, rgb, boxes in self.pending for box in boxes]
+        probabilities = iter(self.recognizer.predict_faces(crops) if crops else [])
+        records = []
+        for path, name, rgb, boxes in self.pending:
+            faces = [face_record(box, next(probabilities), self.recognizer.class_names) for box in boxes]
+            records.append({"file": str(path), "frame": None, "seconds": None, "faces": faces})
+            if self.annotate:
+                target = Path(self.annotate) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                draw_faces(rgb, faces).save(target)
+            if self.explain and faces:
+                _write_explanations(self.recognizer, rgb, Path(self.explain) / name)
+        self.pending = []
+        return records
+
+
+def _video(recognizer, path, name, every, annotate, progress, index):
+    import cv2
+
+    records, faces, writer = [], [], None
+    target = Path(annotate) / f"{name}.mp4" if annotate else None
+    try:
+        for frame, seconds, rgb, sampled in read_video(path, every):
+            if sampled:
+                faces = recognizer.analyze(rgb)
+                records.append({"file": str(path), "frame": frame, "seconds": seconds, "faces": faces})
+                progress.update(index, f"{path} frame {frame}")
+            if target is not None:
+                if writer is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    size = (rgb.shape[1], rgb.shape[0])
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(path), size)
+                writer.write(cv2.cvtColor(np.asarray(draw_faces(rgb, faces)), cv2.COLOR_RGB2BGR))
+    finally:
+        if writer is not None:
+            writer.release()
+    return records
+
+
+def _write_explanations(recognizer, rgb, stem):
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for number, face in enumerate(recognizer.explain(rgb), start=1):
+        explanation_image(face).save(stem.parent / f"{stem.stem}_face{number}.png")
+
+
+def draw_faces(rgb, faces):
+    """A PIL copy of `rgb` with each face's box and `label probability` drawn."""
+    picture = Image.fromarray(rgb).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    line = max(1, round(max(picture.size) / 300))
+    font = ImageFont.load_default(size=max(10, round(max(picture.size) / 40)))
+    for face in faces:
+        x, y, width, height = face["box"]
+        draw.rectangle((x, y, x + width, y + height), outline=(255, 200, 0), width=line)
+        text = f"{face['label']} {face['scores'][face['label']]:.2f}"
+        left, top, right, bottom = draw.textbbox((x, y), text, font=font)
+        top_edge = max(y - (bottom - top) - 4, 0)
+        draw.rectangle((x, top_edge, x + right - left + 4, top_edge + bottom - top + 4), fill=(255, 200, 0))
+        draw.text((x + 2, top_edge + 2 - (top - y)), text, fill=(0, 0, 0), font=font)
+    return picture
+
+
+def format_table(records):
+    """The records as an aligned text table, one row per face (`-` for none)."""
+    rows = [("file", "frame", "face", "box (x, y, w, h)", "label", "probability")]
+    for record in records:
+        frame = "" if record["frame"] is None else str(record["frame"])
+        for number, face in enumerate(record["faces"], start=1):
+            box = ", ".join(str(v) for v in face["box"])
+            rows.append((record["file"], frame, str(number), box, face["label"], f"{face['scores'][face['label']]:.3f}"))
+        if not record["faces"]:
+            rows.append((record["file"], frame, "-", "-", "no face", "-"))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def write_json(records, path):
+    """The records as a JSON list."""
+    Path(path).write_text(json.dumps(records, indent=1) + "\n")
+
+
+def write_csv(records, path, class_names):
+    """One CSV row per face (a row with empty face fields for images without one)."""
+    header = ["file", "frame", "seconds", "face", "x", "y", "width", "height", "label", *class_names]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for record in records:
+            start = [record["file"], record["frame"], record["seconds"]]
+            for number, face in enumerate(record["faces"], start=1):
+                writer.writerow([*start, number, *face["box"], face["label"], *(face["scores"][n] for n in class_names)])
+            if not record["faces"]:
+                writer.writerow(start + [""] * (len(header) - len(start)))
+
+
+class Progress:
+    """A one-line progress bar on a terminal (`stderr`); silent elsewhere unless `enabled`."""
+
+    def __init__(self, total, stream=None, enabled=None, width=24):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total = total
+        self.width = width
+
+    def update(self, done, text=""):
+        if not self.enabled:
+            return
+        filled = round(self.width * done / self.total) if self.total else self.width
+        label = text if len(text) <= 40 else "..." + text[-37:]
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {label:<40}")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")

@@ -1,0 +1,150 @@
+import csv
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from matplotlib import cbook
+from PIL import Image
+
+from keras_fer import Recognizer
+from keras_fer.cli import main
+from keras_fer.inference.models import Classifier
+from keras_fer.inference.predict import Progress, predict_files
+from keras_fer.models import from_preset
+
+PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    from_preset("tiny", seed=0).save(path)
+    return path
+
+
+def portrait():
+    return np.asarray(Image.open(PHOTO).convert("RGB").resize((256, 300)))
+
+
+def write_video(path, frames, fourcc="MJPG"):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (frames[0].shape[1], frames[0].shape[0]))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def count_frames(path):
+    capture, count = cv2.VideoCapture(str(path)), 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """A folder as users have them: photos, a video, and files that cannot be read."""
+    folder = tmp_path_factory.mktemp("media")
+    (folder / "sub").mkdir()
+    Image.fromarray(portrait()).save(folder / "a.jpg")
+    Image.fromarray(portrait()[:, ::-1]).save(folder / "sub" / "b.png")
+    Image.new("RGB", (100, 100), "gray").save(folder / "blank.png")
+    Image.new("RGB", (10, 10), "gray").save(folder / "tiny.png")
+    Image.fromarray(portrait()).save(folder / ".hidden.jpg")
+    (folder / "broken.jpg").write_bytes(np.random.default_rng(0).bytes(300))
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "empty.mp4").write_bytes(b"")
+    write_video(folder / "clip.avi", [np.roll(portrait(), shift, axis=1) for shift in range(12)])
+    cv2.VideoWriter(
+        str(folder / "no_frames.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64)
+    ).release()
+    return folder
+
+
+@pytest.mark.slow
+def test_predict_reads_a_folder_reports_bad_files_and_writes_everything(model_file, media, tmp_path, capsys):
+    out = tmp_path / "out"
+    arguments = ["predict", str(media), "--model", str(model_file), "--every", "5"]
+    outputs = ["--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")]
+    drawings = ["--annotate", str(out / "annotated"), "--explain", str(out / "explained")]
+    assert main(arguments + outputs + drawings) == 1
+    errors = capsys.readouterr().err
+    expected = {
+        "broken.jpg": "not a readable image", "notes.txt": "unsupported format .txt", "empty.mp4": "empty file",
+        "tiny.png": "too small (10x10 px)", "no_frames.avi": "empty video",
+    }
+    for name, reason in expected.items():
+        assert f"{media / name}: {reason}" in errors
+    assert "5 files could not be read" in errors and "hidden" not in errors
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["file"], r["frame"]) for r in records] == [
+        (str(media / "a.jpg"), None), (str(media / "blank.png"), None),
+        (str(media / "clip.avi"), 0), (str(media / "clip.avi"), 5), (str(media / "clip.avi"), 10),
+        (str(media / "sub" / "b.png"), None),
+    ]
+    assert [len(r["faces"]) for r in records] == [1, 0, 1, 1, 1, 1]
+    assert records[3]["seconds"] == pytest.approx(0.5)
+    single = Recognizer.from_file(model_file).analyze(media / "a.jpg")
+    assert records[0]["faces"][0]["box"] == list(single[0]["box"])
+    assert records[0]["faces"][0]["scores"] == pytest.approx(single[0]["scores"], abs=1e-4)
+    with open(tmp_path / "r.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 6 and rows[1]["file"].endswith("blank.png") and rows[1]["label"] == ""
+    assert float(rows[0]["happy"]) == pytest.approx(single[0]["scores"]["happy"], abs=1e-4)
+    annotated = sorted(str(p.relative_to(out / "annotated")) for p in (out / "annotated").rglob("*.*"))
+    assert annotated == ["a.jpg", "blank.png", "clip.avi.mp4", "sub/b.png"]
+    assert count_frames(out / "annotated" / "clip.avi.mp4") == 12
+    drawn = np.asarray(Image.open(out / "annotated" / "a.jpg"))
+    x, y, width, height = single[0]["box"]
+    assert drawn[y + height // 2, x].tolist() != portrait()[y + height // 2, x].tolist()
+    explained = sorted(str(p.relative_to(out / "explained")) for p in (out / "explained").rglob("*.png"))
+    assert explained == ["a_face1.png", "sub/b_face1.png"]
+
+
+def test_table_on_stdout_and_exit_code_zero_when_all_was_read(model_file, media, capsys):
+    assert main(["predict", str(media / "a.jpg"), str(media / "blank.png"), "--model", str(model_file)]) == 0
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    assert lines[0].split()[:3] == ["file", "frame", "face"] and len(lines) == 3
+    assert "a.jpg" in lines[1] and lines[2].split()[-3:] == ["no", "face", "-"]
+    assert "1 faces in 2 images or frames; 0 files could not be read." in printed.err
+
+
+def test_outputs_are_never_overwritten_without_asking(model_file, media, tmp_path, capsys):
+    (tmp_path / "r.json").write_text("[]")
+    base = ["predict", str(media / "a.jpg"), "--model", str(model_file)]
+    assert main([*base, "--json", str(tmp_path / "r.json")]) == 2
+    assert capsys.readouterr().err.strip().endswith("r.json exists; pass --overwrite to replace it.")
+    assert (tmp_path / "r.json").read_text() == "[]"
+    (tmp_path / "drawn").mkdir()
+    (tmp_path / "drawn" / "mine.png").write_text("x")
+    assert main([*base, "--annotate", str(tmp_path / "drawn")]) == 2
+    assert "drawn is not empty; pass --overwrite to write into it." in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "missing.jpg"), "--model", str(model_file)]) == 1
+    assert "missing.jpg: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--every", "0"])
+
+
+class FixedBoxes:
+    def detect(self, image):
+        return [(0, 0, 40, 40)]
+
+
+def test_faces_of_several_images_share_a_batch(tmp_path):
+    sizes = []
+
+    def classify(faces):
+        sizes.append(len(faces))
+        return np.tile([[0.9, 0.1]], (len(faces), 1))
+
+    for index in range(3):
+        Image.new("L", (60, 60), 40 * index).save(tmp_path / f"{index}.png")
+    recognizer = Recognizer(Classifier(classify, (32, 32, 1), ["calm", "upset"], None), FixedBoxes(), batch_size=2)
+    stream = io.StringIO()
+    records, problems = predict_files(recognizer, [tmp_path], progress=Progress(0, stream=stream, enabled=True))
+    assert sizes == [2, 1] and problems == []
+    assert [r["file"] for r in records] == [str(tmp_path / f"{i}.png") for i in range(3)]
+    assert [r["faces"][0]["label"] for r in records] == ["calm"] * 3
+    assert stream.getvalue().rstrip().endswith("3/3 done")
