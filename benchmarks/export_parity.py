@@ -10,14 +10,12 @@ and the top-1 agreement, plus file sizes.
 
 import argparse
 import tempfile
-from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
 from keras_fer.export.command import representative_images
+from keras_fer.export.parity import compare_formats, format_comparison
 from keras_fer.training.config import load_config
 from keras_fer.training.splits import load_config_split
 
@@ -35,23 +33,11 @@ def main():
     height, width, channels = model.input_shape[1:]
     validation = load_config_split(config, config.validation_split, (height, width), channels)
     images = validation.images[np.random.default_rng(0).permutation(validation.num_examples)[: arguments.count]]
-    expected = model.predict(images.astype("float32"), verbose=0)
     calibration = representative_images(model, arguments.config, overrides)
     with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        saved = tf.saved_model.load(str(export_saved_model(model, folder / "saved_model")))
-        results = {"savedmodel": saved.serve(tf.constant(images)).numpy()}
-        sizes = {"savedmodel": sum(f.stat().st_size for f in (folder / "saved_model").rglob("*") if f.is_file())}
-        for quantize in ("none", "float16", "int8"):
-            path = export_tflite(model, folder / f"{quantize}.tflite", quantize, calibration)
-            results[f"tflite {quantize}"] = LiteRTModel(path).predict(images)
-            sizes[f"tflite {quantize}"] = path.stat().st_size
+        rows = compare_formats(model, images, folder, calibration)
     print(f"{len(images)} faces from {config.dataset} {config.validation_split}; int8 calibrated on {len(calibration)} training faces")
-    print("| format | max abs difference | top-1 agreement | size (MB) |")
-    print("|---|---:|---:|---:|")
-    for name, probabilities in results.items():
-        agreement = np.mean(probabilities.argmax(-1) == expected.argmax(-1))
-        print(f"| {name} | {np.abs(probabilities - expected).max():.2e} | {agreement:.1%} | {sizes[name] / 1e6:.2f} |")
+    print(format_comparison(rows))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Every export format side by side: outputs against `model.predict`, and file sizes."""
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_fer.export.exporters import export_saved_model, export_tflite
+from keras_fer.export.litert import LiteRTModel
+
+TFLITE_QUANTIZATIONS = ("none", "float16", "int8")
+
+
+def compare_formats(model, images, folder, representative_images):
+    """Exports `model` to SavedModel and the three TFLites in `folder` and runs each on `images`.
+
+    Args:
+        model: a Keras model.
+        images: uint8 faces `(n, height, width, channels)` at its input size.
+        folder: a new or empty folder for the exports.
+        representative_images: uint8 faces that calibrate the int8 model.
+
+    Returns:
+        One dict per format: `format`, `path`, `megabytes` (file size),
+        `max_abs_difference` (largest probability difference from
+        `model.predict`) and `top1_agreement` (fraction of equal argmax).
+    """
+    folder = Path(folder)
+    expected = model.predict(np.asarray(images, "float32"), verbose=0)
+    saved_model = export_saved_model(model, folder / "saved_model")
+    loaded = tf.saved_model.load(str(saved_model))  # keep a reference: its variables die with it
+    outputs = {"savedmodel": (saved_model, loaded.serve(tf.constant(images)).numpy())}
+    for quantize in TFLITE_QUANTIZATIONS:
+        path = export_tflite(model, folder / f"model_{quantize}.tflite", quantize, representative_images)
+        outputs[f"tflite {quantize}"] = (path, LiteRTModel(path).predict(images))
+    return [
+        {
+            "format": name,
+            "path": path,
+            "megabytes": _size(path) / 1e6,
+            "max_abs_difference": float(np.abs(probabilities - expected).max()),
+            "top1_agreement": float(np.mean(probabilities.argmax(-1) == expected.argmax(-1))),
+        }
+        for name, (path, probabilities) in outputs.items()
+    ]
+
+
+def format_comparison(rows):
+    """The rows of `compare_formats` as a Markdown table."""
+    lines = ["| format | max abs difference | top-1 agreement | size (MB) |", "|---|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['format']} | {row['max_abs_difference']:.2e} | {row['top1_agreement']:.1%} | {row['megabytes']:.2f} |")
+    return "\n".join(lines)
+
+
+def _size(path):
+    path = Path(path)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
