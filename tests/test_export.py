@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras_fer.data.synthetic import make_faces
 from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
 from keras_fer.export.parity import compare_formats, format_comparison
+from keras_fer.export.quantization import requantization_problems
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import from_preset
 
@@ -55,7 +56,7 @@ def test_int8_tflite_agrees_with_keras(trained):
     model, exports, images, expected, rows = trained
     litert = LiteRTModel(exports["int8"])
     probabilities = litert.predict(images)
-    assert litert.quantized
+    assert litert.quantized and litert.delegate == "xnnpack" and requantization_problems(exports["int8"]) == []
     agrees = probabilities.argmax(-1) == expected.argmax(-1)
     top_two = np.sort(expected, axis=-1)[:, -2:]
     confident = top_two[:, 1] - top_two[:, 0] > 0.2

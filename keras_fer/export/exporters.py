@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import keras_fer
 from keras_fer.data.classes import class_names_for
+from keras_fer.export.quantization import repair_collapsed_ranges
 
 QUANTIZATIONS = ("none", "float16", "int8")
 CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sys.argv[1:])"
@@ -68,7 +69,8 @@ def export_tflite(model, path, quantize="none", representative_images=None, clas
             `<name>.json` (preprocessing) are written next to it.
         quantize: `"none"` (float32), `"float16"` (float16 weights) or
             `"int8"` (full-integer weights and activations, calibrated on
-            `representative_images`).
+            `representative_images`; collapsed ranges are repaired so that
+            XNNPACK accepts the file, see `keras_fer.export.quantization`).
         representative_images: uint8 array `(n, height, width, channels)`
             of training faces, for `"int8"` (a few hundred suffice).
         class_names: class names in output order.
@@ -91,6 +93,8 @@ def export_tflite(model, path, quantize="none", representative_images=None, clas
         if representative_images is not None:
             np.save(Path(folder) / "representative.npy", representative_images)
         _convert_in_child_process(saved_model, path, quantize, Path(folder) / "representative.npy")
+    if quantize == "int8":
+        repair_collapsed_ranges(path)
     write_metadata(model, path, class_names, quantize)
     return path
 
@@ -107,10 +111,8 @@ def _convert_in_child_process(saved_model, path, quantize, representative_path):
     """Runs `convert` in a fresh Python process.
 
     TensorFlow's converter calibrates int8 models with the TFLite runtime
-    bundled in TensorFlow; `ai_edge_litert` brings a second copy. Both in one
-    process corrupt the heap ("double free or corruption") when a LiteRT
-    interpreter runs after a conversion, so conversions never run in the
-    caller's process.
+    bundled in TensorFlow, and `ai_edge_litert` brings a second copy; a
+    child process keeps the two apart in the caller's process.
     """
     command = [sys.executable, "-c", CHILD, str(saved_model), str(path), quantize, str(representative_path)]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})

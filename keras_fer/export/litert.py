@@ -4,15 +4,17 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_fer.export.quantization import requantization_problems
+
 
 class LiteRTModel:
     """A `.tflite` face classifier run by `ai_edge_litert`'s interpreter.
 
-    Float models run with LiteRT's default CPU delegate (XNNPACK). int8
-    models run on the builtin kernels: with XNNPACK, ai-edge-litert 2.3
-    aborts the process with heap corruption ("double free or corruption")
-    on keras-fer's int8 ResNets (CBAM together with mixing or a uint8 input
-    cast), a bug outside keras-fer that a Python process cannot catch.
+    Models run with LiteRT's default CPU delegate (XNNPACK), except int8
+    files with a layer whose requantisation scale XNNPACK refuses (see
+    `keras_fer.export.quantization`; `export_tflite` repairs its own): on
+    those ai-edge-litert 2.3 aborts the process with heap corruption, so
+    they run on the builtin kernels (`delegate == "none"`).
 
     Args:
         path: the `.tflite` file from `keras_fer.export.export_tflite`.
@@ -32,7 +34,8 @@ class LiteRTModel:
             raise ValueError(f"TFLite model {self.path} does not exist.")
         self.interpreter = self._interpreter(num_threads, default_delegates=False)
         self.quantized = any(tensor["dtype"] == np.int8 for tensor in self.interpreter.get_tensor_details())
-        if not self.quantized:
+        self.delegate = "none" if self.quantized and requantization_problems(self.path) else "xnnpack"
+        if self.delegate == "xnnpack":
             self.interpreter = self._interpreter(num_threads, default_delegates=True)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
