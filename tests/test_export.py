@@ -124,7 +124,7 @@ def test_export_command(tmp_path, capsys):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["export", "missing.keras", "--out", "m.tflite"], "missing.keras is neither a .keras file nor a run directory"),
+        (["export", "missing.keras", "--out", "m.tflite"], "missing.keras is neither a run directory nor a .keras file"),
         (["export", "tiny.keras", "--format", "savedmodel", "--quantize", "int8", "--out", "sm"], "--quantize applies to TFLite only"),
         (["export", "tiny.keras", "--out", "tiny.keras"], "tiny.keras already exists"),
     ],

@@ -1,12 +1,11 @@
 """`keras-fer export`: a saved model to SavedModel or TFLite."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
 from keras_fer.data.synthetic import make_faces
 from keras_fer.export.exporters import export_saved_model, export_tflite
+from keras_fer.training.evaluate import resolve_model_file
 
 REPRESENTATIVE_IMAGES = 300
 
@@ -26,11 +25,7 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
     Returns:
         The path written.
     """
-    path = Path(model)
-    if path.is_dir():
-        path = path / "model.keras"
-    if path.suffix != ".keras" or not path.is_file():
-        raise ValueError(f"{model} is neither a .keras file nor a run directory holding model.keras.")
+    path, _ = resolve_model_file(model)
     if out is None:
         raise ValueError("--out is required: the SavedModel folder or .tflite file to create.")
     loaded = keras.models.load_model(path)

@@ -31,7 +31,7 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     Returns:
         `(output, report)`.
     """
-    model_path, run_dir = _model_path(Path(model))
+    model_path, run_dir = resolve_model_file(model)
     if config is None:
         if run_dir is None:
             raise ValueError(f"{model} is a model file: pass --config (a preset or YAML naming the data).")
@@ -50,7 +50,9 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     return output, report
 
 
-def _model_path(path):
+def resolve_model_file(path):
+    """`(model.keras path, run directory or None)` for a run directory or a `.keras` file."""
+    path = Path(path)
     if path.is_dir():
         if not (path / MODEL_FILE).is_file():
             raise ValueError(f"Run directory {path} holds no {MODEL_FILE}.")
