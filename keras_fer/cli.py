@@ -206,6 +206,8 @@ def _predict(arguments):
 
     _check_outputs(arguments)
     recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size)
+    if arguments.explain and recognizer.classifier.model is None:
+        raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     records, problems = predict_files(
         recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
     )
