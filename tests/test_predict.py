@@ -160,3 +160,16 @@ def test_faces_of_several_images_share_a_batch(tmp_path):
     assert [r["file"] for r in records] == [str(tmp_path / f"{i}.png") for i in range(3)]
     assert [r["faces"][0]["label"] for r in records] == ["calm"] * 3
     assert stream.getvalue().rstrip().endswith("3/3 done")
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    from keras_fer.inference.media import read_image
+    from keras_fer.inference.recognizer import read_rgb
+
+    upright = portrait()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the stored pixels must be turned 90 degrees clockwise to view
+    Image.fromarray(np.rot90(upright)).save(tmp_path / "phone.png", exif=exif)
+    np.testing.assert_array_equal(read_image(tmp_path / "phone.png"), upright)
+    np.testing.assert_array_equal(read_rgb(tmp_path / "phone.png"), upright)
+    np.testing.assert_array_equal(read_rgb(Image.open(tmp_path / "phone.png")), upright)

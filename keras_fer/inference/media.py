@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv")
@@ -43,11 +43,16 @@ def read_image(path):
     _check_supported(path)
     try:
         with Image.open(path) as picture:
-            rgb = np.asarray(picture.convert("RGB"))
+            rgb = upright_rgb(picture)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise MediaError(f"not a readable image ({error})") from error
     _check_size(rgb)
     return rgb
+
+
+def upright_rgb(picture):
+    """RGB uint8 pixels of a PIL image, turned upright as its EXIF orientation says (phone photos)."""
+    return np.asarray(ImageOps.exif_transpose(picture).convert("RGB"))
 
 
 def _quiet_opencv():

@@ -7,6 +7,7 @@ from PIL import Image
 
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
+from keras_fer.inference.media import upright_rgb
 from keras_fer.inference.models import load_classifier
 
 
@@ -118,15 +119,15 @@ class Recognizer:
 
 
 def read_rgb(image):
-    """An RGB uint8 array from a path, a PIL image or an array (gray arrays are expanded)."""
+    """An RGB uint8 array from a path, a PIL image (upright by its EXIF orientation) or an array."""
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as picture:
-                return np.asarray(picture.convert("RGB"))
+                return upright_rgb(picture)
         except (OSError, ValueError) as error:
             raise ValueError(f"{image} is not a readable image: {error}") from error
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return upright_rgb(image)
     array = np.asarray(image)
     if array.ndim == 2:
         return np.repeat(array[..., None], 3, axis=-1).astype("uint8")
