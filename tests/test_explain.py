@@ -5,7 +5,7 @@ from PIL import Image
 from keras_fer import Recognizer
 from keras_fer.inference.explain import Explainer, explanation_image, overlay
 from tests.test_cbam_block import numpy_cbam_parts, randomise_weights
-from tests.testing import random_images, tiny_resnet
+from tests.testing import BoxDetector, random_images, tiny_resnet
 
 
 def numerical_gradcam(explainer, features, eps=1e-2):
@@ -50,7 +50,7 @@ def test_attention_is_the_last_cbam_map():
 def test_recognizer_explain_gives_maps_at_the_crop_size(tmp_path):
     tiny_resnet(input_shape=(32, 32, 1), num_classes=7).save(tmp_path / "m.keras")
     photo = np.random.default_rng(0).integers(0, 255, (120, 200, 3), dtype="uint8")
-    recognizer = Recognizer.from_file(tmp_path / "m.keras", detector=FixedBoxes([(100, 20, 60, 60), (10, 30, 40, 40)]))
+    recognizer = Recognizer.from_file(tmp_path / "m.keras", detector=BoxDetector([(100, 20, 60, 60), (10, 30, 40, 40)]))
     faces = recognizer.explain(photo)
     analyzed = recognizer.analyze(photo)
     assert [face["box"] for face in faces] == [face["box"] for face in analyzed] == [(10, 30, 40, 40), (100, 20, 60, 60)]
@@ -69,12 +69,4 @@ def test_explain_needs_a_keras_model(tmp_path):
 
     classifier = Classifier(lambda faces: None, (32, 32, 1), ["a", "b"], tmp_path / "m.tflite")
     with pytest.raises(ValueError, match="Explanations need a .keras model; .*m.tflite is not one"):
-        Recognizer(classifier, detector=FixedBoxes([])).explain(Image.new("RGB", (40, 40)))
-
-
-class FixedBoxes:
-    def __init__(self, boxes):
-        self.boxes = boxes
-
-    def detect(self, image):
-        return list(self.boxes)
+        Recognizer(classifier, detector=BoxDetector([])).explain(Image.new("RGB", (40, 40)))

@@ -13,6 +13,7 @@ from keras_fer.cli import main
 from keras_fer.inference.models import Classifier
 from keras_fer.inference.predict import Progress, predict_files
 from keras_fer.models import from_preset
+from tests.testing import BoxDetector
 
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
 
@@ -139,11 +140,6 @@ def test_explain_needs_a_keras_model(model_file, media, tmp_path, capsys):
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite)]) == 0
 
 
-class FixedBoxes:
-    def detect(self, image):
-        return [(0, 0, 40, 40)]
-
-
 def test_faces_of_several_images_share_a_batch(tmp_path):
     sizes = []
 
@@ -153,7 +149,7 @@ def test_faces_of_several_images_share_a_batch(tmp_path):
 
     for index in range(3):
         Image.new("L", (60, 60), 40 * index).save(tmp_path / f"{index}.png")
-    recognizer = Recognizer(Classifier(classify, (32, 32, 1), ["calm", "upset"], None), FixedBoxes(), batch_size=2)
+    recognizer = Recognizer(Classifier(classify, (32, 32, 1), ["calm", "upset"], None), BoxDetector([(0, 0, 40, 40)]), batch_size=2)
     stream = io.StringIO()
     records, problems = predict_files(recognizer, [tmp_path], progress=Progress(0, stream=stream, enabled=True))
     assert sizes == [2, 1] and problems == []
