@@ -1,12 +1,14 @@
 import re
 import runpy
+import shutil
 from pathlib import Path
 
 import pytest
+from matplotlib import cbook
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-NEEDS_FILES = ("load_fer2013(", "Recognizer.from_file(")
+NEEDS_FILES = ("load_fer2013(",)
 
 
 def python_blocks():
@@ -26,22 +28,34 @@ def test_dataset_example_names_real_functions():
         assert callable(target), name
 
 
-def test_recognizer_example_names_real_methods():
+def test_recognizer_methods_in_the_text_exist():
     from keras_fer import Recognizer
 
-    block = next(b for b in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL) if "Recognizer.from_file(" in b)
-    for name in re.findall(r"recognizer\.(\w+)\(", block) + ["from_file"]:
+    for name in set(re.findall(r"[rR]ecognizer(?:\(\))?\.(\w+)\(", README)):
         assert callable(getattr(Recognizer, name)), name
+
+
+def test_command_lines_parse():
+    from keras_fer.cli import _parser
+
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL) for line in block.splitlines()]
+    commands = [line.split("#")[0].split()[1:] for line in lines if line.startswith("keras-fer ")]
+    assert {command[0] for command in commands} == {"train", "evaluate", "predict", "export"}
+    for command in commands:
+        assert _parser().parse_args(command).run is not None
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_python_examples_run_as_written(index, tmp_path, monkeypatch):
+    shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), tmp_path / "photo.jpg")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(python_blocks()[index], f"README.md python block {index}", "exec"), namespace)
     if "model" in namespace and "probabilities" in namespace:
         assert namespace["probabilities"].shape == (4, 7)
         assert (tmp_path / "tiny.keras").is_file()
+    if "faces" in namespace and "Recognizer()" in python_blocks()[index]:
+        assert len(namespace["faces"]) == 1 and namespace["faces"][0]["label"] in namespace["faces"][0]["scores"]
 
 
 def test_setup_and_test_commands_are_documented():

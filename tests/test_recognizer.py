@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib import cbook
@@ -7,18 +9,9 @@ from keras_fer import Recognizer
 from keras_fer.export import export_saved_model, export_tflite
 from keras_fer.inference import load_classifier
 from keras_fer.models import from_preset
+from tests.testing import BoxDetector
 
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
-
-
-class BoxDetector:
-    """A detector that returns fixed boxes: tests the Recognizer without OpenCV's judgement."""
-
-    def __init__(self, boxes):
-        self.boxes = boxes
-
-    def detect(self, image):
-        return list(self.boxes)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +93,23 @@ def test_bad_inputs_are_clear_errors(model_file, tmp_path):
         load_classifier(tmp_path / "notes.txt")
     with pytest.raises(ValueError, match="does not exist"):
         load_classifier(tmp_path / "missing.keras")
+
+
+def test_default_recognizer_uses_the_model_installed_with_the_package():
+    import configparser
+
+    import keras_fer
+    from keras_fer.inference.models import shipped_model_path
+
+    package = Path(keras_fer.__file__).parent
+    path = shipped_model_path()
+    assert path == package / "assets" / "fer2013.keras" and path.is_file() and path.stat().st_size <= 25e6
+    setup = configparser.ConfigParser()
+    setup.read(package.parent / "setup.cfg")
+    assert "assets/*.keras" in setup["options.package_data"]["keras_fer"].split()
+    assert (package.parent / "saved_models" / "fer2013" / "model.keras").resolve() == path.resolve()
+    recognizer = Recognizer()
+    assert recognizer.classifier.path == path and recognizer.classifier.input_shape == (48, 48, 1)
+    assert recognizer.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    faces = recognizer.analyze(PHOTO)
+    assert len(faces) == 1 and sum(faces[0]["scores"].values()) == pytest.approx(1, abs=1e-3)
