@@ -20,6 +20,13 @@ class Explainer:
     Args:
         model: a Keras model from `keras_fer.models` (a `classifier` Dense
             layer gives the class scores).
+
+    Example:
+
+    ```python
+    explainer = Explainer(keras.models.load_model("model.keras"))
+    probabilities, attention, gradcam = explainer(faces)  # faces: (n, 48, 48, 1) in [0, 255]
+    ```
     """
 
     def __init__(self, model):

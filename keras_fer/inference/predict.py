@@ -35,6 +35,13 @@ def predict_files(recognizer, paths, every=10, annotate=None, explain=None, prog
         `{"file", "frame", "seconds", "faces"}` in file order, with `faces`
         as `Recognizer.analyze` returns them; `problems` lists
         `(path, message)` for what could not be read.
+
+    Example:
+
+    ```python
+    from keras_fer import Recognizer
+    records, problems = predict_files(Recognizer(), ["photos/", "clip.mp4"], every=5, annotate="annotated/")
+    ```
     """
     files, problems = [], []
     for path in paths:
@@ -72,7 +79,7 @@ class _ImageBatch:
         self.pending = []
 
     def add(self, path, name, rgb):
-        boxes = sorted(self.recognizer.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        boxes = self.recognizer.detect(rgb)
         self.pending.append((path, name, rgb, boxes))
         waiting = sum(len(boxes) for *_, boxes in self.pending)
         return self.flush() if waiting >= self.recognizer.batch_size else []

@@ -62,6 +62,10 @@ class Recognizer:
             return np.zeros((0, len(self.class_names)), "float32")
         return np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
 
+    def detect(self, rgb):
+        """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
+        return sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+
     def analyze(self, image):
         """The faces of a photo, left to right: `[{box, scores, label}]` (empty without faces).
 
@@ -69,7 +73,7 @@ class Recognizer:
             image: a file path, a PIL image, or a uint8 array (RGB or gray).
         """
         rgb = read_rgb(image)
-        boxes = sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        boxes = self.detect(rgb)
         crops = [crop(rgb, box, self.margin) for box in boxes]
         probabilities = self.predict_faces(crops) if crops else []
         return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
@@ -90,7 +94,7 @@ class Recognizer:
         if self._explainer is None:
             self._explainer = Explainer(self.classifier.model)
         rgb = read_rgb(image)
-        boxes = sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        boxes = self.detect(rgb)
         crops = [crop(rgb, box, self.margin) for box in boxes]
         if not crops:
             return []
