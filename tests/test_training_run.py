@@ -55,7 +55,7 @@ def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     command = [
         str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "6",
         *[argument for item in SMALL for argument in ("--set", item)],
-        "--set", "data.options={train_samples_per_class: 100, validation_samples_per_class: 3}",
+        "--set", "data.options={train_samples_per_class: 60, validation_samples_per_class: 3}",
     ]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metadata = tmp_path / "run" / "backup" / "training_metadata.json"
