@@ -5,24 +5,14 @@ import json
 import cv2
 import numpy as np
 import pytest
-from matplotlib import cbook
 from PIL import Image
 
 from keras_fer import Recognizer
 from keras_fer.cli import main
 from keras_fer.inference.models import Classifier
 from keras_fer.inference.predict import Progress, predict_files
-from keras_fer.models import from_preset
-from tests.testing import BoxDetector
+from tests.testing import PHOTO, BoxDetector
 
-PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    from_preset("tiny", seed=0).save(path)
-    return path
 
 
 def portrait():

@@ -2,23 +2,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib import cbook
 from PIL import Image, ImageDraw
 
 from keras_fer import Recognizer
 from keras_fer.export import export_saved_model, export_tflite
 from keras_fer.inference import load_classifier
-from keras_fer.models import from_preset
-from tests.testing import BoxDetector
+from tests.testing import PHOTO, BoxDetector
 
-PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    from_preset("tiny", seed=0).save(path)
-    return path
 
 
 def test_predict_faces_takes_any_size_gray_or_color(model_file):

@@ -2,8 +2,12 @@
 
 import keras
 import numpy as np
+from matplotlib import cbook
 
 from keras_fer.models import resnet18
+
+
+PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
 
 
 def tiny_resnet(**overrides):
