@@ -74,6 +74,14 @@ def test_batches_are_float_pixels_with_labels(tmp_path):
     assert labels.numpy().tolist() == [0, 0, 1, 1]
 
 
+def test_training_batches_can_leave_out_the_last_partial_batch(tmp_path):
+    dataset = load_image_folder(make_folder(tmp_path), class_names=("happy", "sad"), image_size=(16, 16))
+    assert [len(labels) for _, labels in dataset.batches(batch_size=2)] == [2, 2, 1]
+    kept = [labels.numpy() for _, labels in dataset.batches(batch_size=2, shuffle=True, seed=0, drop_remainder=True)]
+    assert [len(labels) for labels in kept] == [2, 2]
+    assert np.isin(np.concatenate(kept), dataset.labels).all()
+
+
 def truncated(path):
     write(path, "L")
     path.write_bytes(path.read_bytes()[:60])

@@ -29,3 +29,17 @@ def test_class_without_samples_has_nan_recall():
 def test_invalid_inputs_raise(labels, predictions, message):
     with pytest.raises(ValueError, match=message):
         confusion_matrix(labels, predictions, 3)
+
+
+def test_flip_averages_the_predictions_of_both_mirror_images():
+    from keras_fer.data.synthetic import load_synthetic
+    from keras_fer.models import from_preset
+    from keras_fer.training.report import predict_probabilities
+
+    dataset = load_synthetic(samples_per_class=1, image_size=32)
+    model = from_preset("tiny", seed=0)
+    images = dataset.images.astype("float32")
+    expected = (model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)) / 2
+    flipped = predict_probabilities(model, dataset, batch_size=3, flip=True)
+    np.testing.assert_allclose(flipped, expected, atol=1e-6)
+    assert np.abs(flipped - predict_probabilities(model, dataset, batch_size=3)).max() > 1e-4

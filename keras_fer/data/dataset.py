@@ -83,12 +83,17 @@ class FERDataset:
                 f"{(*self.image_size, self.channels)}"
             )
 
-    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None):
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False):
         """A `tf.data.Dataset` of `(float32 pixels in [0, 255], labels)` batches.
 
         Args:
             batch_size: examples per batch.
             shuffle: reshuffle the examples every epoch (for training).
+            drop_remainder: leave out the last, smaller batch of each pass
+                (for training: with `jit_compile`, every batch shape is
+                compiled separately, so a last partial batch costs two more
+                XLA compilations of the train step; reshuffling puts the
+                left-out examples back into later epochs).
             augmentation: optional layer applied with `training=True` to
                 each batch, e.g. `keras_fer.data.augment.augmentation()`;
                 pass it for the training split only.
@@ -97,7 +102,7 @@ class FERDataset:
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
         if shuffle:
             dataset = dataset.shuffle(max(self.num_examples, 1), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         dataset = dataset.map(lambda images, labels: (tf.cast(images, "float32"), labels))
         if augmentation is not None:
             dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import keras
@@ -42,7 +41,9 @@ def fit(
     by `monitor` in `model.keras` (saved without optimizer state),
     `BackupAndRestore` in `backup/` lets the same call continue a killed run
     from its last completed epoch, `CSVLogger` appends to `history.csv`, and
-    optionally `EarlyStopping` and `TensorBoard` (`tensorboard/`).
+    optionally `EarlyStopping` and `TensorBoard` (`tensorboard/`). Epochs
+    are whole batches: the last partial batch of each reshuffled pass is
+    left out, so XLA compiles the train step once, not for a second shape.
 
     Args:
         model: a Keras model, e.g. from `keras_fer.models.from_preset`.
@@ -68,7 +69,10 @@ def fit(
     run_dir = Path(run_dir)
     train.check_model(model)
     validation.check_model(model)
-    steps_per_epoch = math.ceil(train.num_examples / batch_size)
+    # Whole batches only (one XLA compilation of the train step, see
+    # `FERDataset.batches`), unless the split is smaller than one batch.
+    drop_remainder = train.num_examples >= batch_size
+    steps_per_epoch = train.num_examples // batch_size if drop_remainder else 1
     num_classes = model.output_shape[-1]
     model.compile(
         make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
@@ -82,7 +86,7 @@ def fit(
     else:
         augment = default_augmentation(seed=seed) if augmentation else None
     history = model.fit(
-        train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed),
+        train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed, drop_remainder=drop_remainder),
         validation_data=validation.batches(batch_size),
         epochs=epochs,
         callbacks=callbacks,

@@ -15,11 +15,14 @@ CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "bal
 
 def predict_probabilities(model, dataset, batch_size=64, flip=False):
     """Class probabilities of `dataset`; with `flip`, averaged with the mirrored images'."""
-    probabilities = model.predict(dataset.batches(batch_size), verbose=0)
-    if flip:
-        mirrored = dataset.batches(batch_size).map(lambda images, labels: (images[:, :, ::-1, :], labels))
-        probabilities = (probabilities + model.predict(mirrored, verbose=0)) / 2
-    return probabilities
+    batches = dataset.batches(batch_size)
+    if not flip:
+        return model.predict(batches, verbose=0)
+    # One `predict` over both passes: a second call would trace the predict
+    # function again (and TensorFlow warns about retracing).
+    mirrored = batches.map(lambda images, labels: (images[:, :, ::-1, :], labels))
+    both = model.predict(batches.concatenate(mirrored), verbose=0)
+    return (both[: dataset.num_examples] + both[dataset.num_examples :]) / 2
 
 
 def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False):
