@@ -4,26 +4,41 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from keras_fer.cli import main
 from keras_fer.models import FERModel
+from keras_fer.training import confusion_matrix, load_config
+from keras_fer.training.splits import load_split
+from tests.testing import RUN_FILES, SMALL, history_epochs
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_commands(tmp_path, capsys):
+def test_train_writes_a_complete_run_that_evaluate_reads(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    small = "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}"
-    assert main(["train", "--epochs", "1", "--output", str(run_dir), "--set", small]) == 0
+    options = [*SMALL, "training.tensorboard=true", "training.early_stopping_patience=3"]
+    assert main(["train", "--epochs", "2", "--output", str(run_dir), *[a for o in options for a in ("--set", o)]]) == 0
     out = capsys.readouterr().out
     assert f"Training synthetic into {run_dir}" in out and f"Run written to {run_dir}" in out
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*RUN_FILES, "tensorboard"])
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert history_epochs(run_dir) == [0, 1]
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert isinstance(model, FERModel) and getattr(model, "optimizer", None) is None
     report = json.loads((run_dir / "report.json").read_text())
     assert f"balanced accuracy {report['balanced_accuracy']:.4f}" in out
-    assert isinstance(keras.models.load_model(run_dir / "model.keras"), FERModel)
+    validation = load_split("synthetic", None, "val", options=load_config("synthetic", SMALL).data.options, image_size=(32, 32))
+    predictions = model.predict(validation.images, verbose=0)
+    assert report["confusion_matrix"] == confusion_matrix(validation.labels, predictions, 7).tolist()
+    assert report["num_examples"] == 21 and report["data"]["split"] == "val"
+    assert report["class_names"] == list(validation.class_names)
+    recalls = [report["per_class"][name]["recall"] for name in validation.class_names]
+    assert report["balanced_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-3)
 
     assert main(["evaluate", str(run_dir), "--flip"]) == 0
     flipped = json.loads((run_dir / "evaluate-val-flip" / "report.json").read_text())
-    assert flipped["test_time_flip"] and flipped["num_examples"] == report["num_examples"] == 21
+    assert flipped["test_time_flip"] and flipped["num_examples"] == 21
     assert sorted(p.name for p in (run_dir / "evaluate-val-flip").iterdir()) == [
         "confusion_matrix.png", "report.json", "training_curves.png"
     ]

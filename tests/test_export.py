@@ -8,17 +8,13 @@ from keras_fer.data.synthetic import make_faces
 from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
 from keras_fer.export.parity import compare_formats, format_comparison
 from keras_fer.export.quantization import requantization_problems
-from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import from_preset
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny model trained on synthetic faces, its exports and 200 held-out faces."""
-    faces = make_faces(150, image_size=32, seed=0)
-    model = from_preset("tiny", seed=0)
-    model.compile("adam", ClassBalancedLoss([150] * 7), jit_compile=True)
-    model.fit(faces.images.astype("float32"), faces.labels, epochs=10, batch_size=32, verbose=0)
+def trained(trained_tiny, tmp_path_factory):
+    """The tiny model trained on synthetic faces (conftest.py), its exports and 200 held-out faces."""
+    model, faces = trained_tiny
     test_images = make_faces(30, image_size=32, seed=1).images[:200]
     rows = compare_formats(model, test_images, tmp_path_factory.mktemp("exports"), faces.images[:200])
     exports = {row["format"].replace("tflite ", ""): row["path"] for row in rows}

@@ -91,7 +91,7 @@ def test_fer2013new_csv_layout(tmp_path):
     ],
 )
 def test_bad_rows_and_files_name_the_line_or_file(tmp_path, row, problem):
-    lines = [f'fer0000004.png,"(0, 0, 48, 48)",' + ",".join(map(str, VOTES["fer0000004.png"])), row]
+    lines = ['fer0000004.png,"(0, 0, 48, 48)",' + ",".join(map(str, VOTES["fer0000004.png"])), row]
     write_ferplus(tmp_path, rows=lines)
     with pytest.raises(DataError, match=re.escape(problem)):
         load_ferplus(tmp_path, "Training")

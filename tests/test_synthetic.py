@@ -76,16 +76,8 @@ def test_invalid_arguments_raise(arguments, message):
 
 
 @pytest.mark.slow
-def test_tiny_resnet_learns_clean_synthetic_faces():
-    import keras
-
-    from keras_fer.losses import ClassBalancedLoss
-    from keras_fer.models import from_preset
-
-    train = make_faces(samples_per_class=150, image_size=32, seed=0)
+def test_tiny_resnet_learns_clean_synthetic_faces(trained_tiny):
+    model, _ = trained_tiny  # trained in conftest.py: 12 epochs on 150 faces a class
     test = make_faces(samples_per_class=50, image_size=32, seed=1)
-    model = from_preset("tiny", seed=0)
-    model.compile(keras.optimizers.Adam(3e-3), ClassBalancedLoss([150] * 7, weighting="none"), metrics=["accuracy"])
-    model.fit(train.images, train.labels, epochs=12, batch_size=64, verbose=0)
     accuracy = model.evaluate(test.images, test.labels, verbose=0, return_dict=True)["accuracy"]
     assert accuracy > 0.9

@@ -1,4 +1,3 @@
-import csv
 import json
 import os
 import signal
@@ -12,43 +11,9 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
-from keras_fer.models import FERModel
-from keras_fer.training import confusion_matrix, load_config, train
+from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
-from keras_fer.training.splits import load_split
-
-SMALL = [
-    "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}",
-    "training.batch_size=16",
-]
-RUN_FILES = ["config.yaml", "confusion_matrix.png", "history.csv", "model.keras", "report.json", "training_curves.png"]
-
-
-def history_epochs(run_dir):
-    with open(run_dir / "history.csv", newline="") as file:
-        return [int(row["epoch"]) for row in csv.DictReader(file)]
-
-
-@pytest.mark.slow
-def test_train_writes_a_complete_run(tmp_path):
-    options = ["training.epochs=2", "training.tensorboard=true", "training.early_stopping_patience=3"]
-    config = load_config("synthetic", [*SMALL, *options, f"output.path={tmp_path / 'run'}"])
-    run_dir, report = train(config, verbose=0)
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*RUN_FILES, "tensorboard"])
-    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
-    assert history_epochs(run_dir) == [0, 1]
-    model = keras.models.load_model(run_dir / "model.keras")
-    assert isinstance(model, FERModel) and getattr(model, "optimizer", None) is None
-    validation = load_split("synthetic", None, "val", options=load_config("synthetic", SMALL).data.options, image_size=(32, 32))
-    predictions = model.predict(validation.images, verbose=0)
-    saved = json.loads((run_dir / "report.json").read_text())
-    assert saved == report
-    assert report["confusion_matrix"] == confusion_matrix(validation.labels, predictions, 7).tolist()
-    assert report["num_examples"] == 21 and report["data"]["split"] == "val"
-    assert report["class_names"] == list(validation.class_names)
-    recalls = [report["per_class"][name]["recall"] for name in validation.class_names]
-    assert report["balanced_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-3)
-
+from tests.testing import RUN_FILES, SMALL, history_epochs
 
 @pytest.mark.slow
 def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):

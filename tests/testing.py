@@ -1,4 +1,6 @@
-"""Helpers shared by the tests: tiny models and NumPy references."""
+"""Helpers shared by the tests: tiny models, NumPy references, a small training run."""
+
+import csv
 
 import keras
 import numpy as np
@@ -60,3 +62,17 @@ def mixing_partner(mixing):
     batch_size = int(mixing._partner.shape[0])
     mixed = keras.ops.convert_to_numpy(mixing.mix_targets(keras.ops.eye(batch_size)))
     return np.argmax(2.0 * mixed - np.eye(batch_size), axis=-1)
+
+
+# A synthetic training run small enough for tests: 76 faces, 21 to validate.
+SMALL = [
+    "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}",
+    "training.batch_size=16",
+]
+RUN_FILES = ["config.yaml", "confusion_matrix.png", "history.csv", "model.keras", "report.json", "training_curves.png"]
+
+
+def history_epochs(run_dir):
+    """The epoch numbers logged in a run's `history.csv`."""
+    with open(run_dir / "history.csv", newline="") as file:
+        return [int(row["epoch"]) for row in csv.DictReader(file)]
