@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_fer.data.synthetic import make_faces  # noqa: E402
-from keras_fer.export import LiteRTModel, export_saved_model, export_tflite  # noqa: E402
+from keras_fer.export import LiteRTModel, export_saved_model, export_tflite_variants  # noqa: E402
 from keras_fer.models import from_preset  # noqa: E402
 
 
@@ -65,8 +65,7 @@ def main():
             "keras": (lambda x: model.predict_on_batch(x.astype("float32")), keras_file),
             "savedmodel": (lambda x: saved.serve(tf.constant(x)).numpy(), folder / "saved_model"),
         }
-        for quantize in ("none", "float16", "int8"):
-            path = export_tflite(model, folder / f"model_{quantize}.tflite", quantize, faces)
+        for quantize, path in export_tflite_variants(model, folder, representative_images=faces).items():
             runners[f"tflite {quantize}"] = (LiteRTModel(path, num_threads=1).predict, path)
         print(f"model {model.name}, input {height}x{width}x{channels}, one CPU thread")
         print("| format | ms/face (batch 1) | img/s (batch 64) | size (MB) |")

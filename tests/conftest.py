@@ -16,12 +16,20 @@ def _fresh_keras_state():
     keras.backend.clear_session(free_memory=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_file(tmp_path_factory):
     """A `.keras` file of the untrained `tiny` preset (seed 0), for inference tests."""
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     from_preset("tiny", seed=0).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tflite_file(model_file, tmp_path_factory):
+    """`model_file` exported as a float32 `.tflite` (a conversion takes 10-15 s)."""
+    from keras_fer.export import export_tflite
+
+    return export_tflite(keras.models.load_model(model_file), tmp_path_factory.mktemp("tflite") / "tiny.tflite")
 
 
 @pytest.fixture(scope="session")

@@ -119,12 +119,8 @@ def test_outputs_are_never_overwritten_without_asking(model_file, media, tmp_pat
 
 
 @pytest.mark.slow
-def test_explain_needs_a_keras_model(model_file, media, tmp_path, capsys):
-    from keras import models
-
-    from keras_fer.export import export_tflite
-
-    tflite = export_tflite(models.load_model(model_file), tmp_path / "m.tflite")
+def test_explain_needs_a_keras_model(tflite_file, media, tmp_path, capsys):
+    tflite = tflite_file
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite), "--explain", str(tmp_path / "x")]) == 2
     assert "--explain needs a .keras model; " in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite)]) == 0

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from keras_fer import Recognizer
-from keras_fer.export import export_saved_model, export_tflite
+from keras_fer.export import export_saved_model
 from keras_fer.inference import load_classifier
 from tests.testing import PHOTO, BoxDetector
 
@@ -56,13 +56,13 @@ def test_haar_detector_on_real_photos(model_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_every_model_format_loads(model_file, tmp_path):
+def test_every_model_format_loads(model_file, tflite_file, tmp_path):
     from keras import models
 
     model = models.load_model(model_file)
     face = np.random.default_rng(1).integers(0, 255, (1, 32, 32, 1), dtype="uint8")
     expected = load_classifier(model_file)(face)
-    for path in (export_saved_model(model, tmp_path / "sm"), export_tflite(model, tmp_path / "m.tflite")):
+    for path in (export_saved_model(model, tmp_path / "sm"), tflite_file):
         classifier = load_classifier(path)
         assert classifier.input_shape == (32, 32, 1) and classifier.class_names[1] == "disgust"
         np.testing.assert_allclose(classifier(face), expected, atol=1e-4)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_fer.export.exporters import export_saved_model, export_tflite
+from keras_fer.export.exporters import export_saved_model, export_tflite_variants
 from keras_fer.export.litert import LiteRTModel
 
 TFLITE_QUANTIZATIONS = ("none", "float16", "int8")
@@ -30,8 +30,7 @@ def compare_formats(model, images, folder, representative_images):
     saved_model = export_saved_model(model, folder / "saved_model")
     loaded = tf.saved_model.load(str(saved_model))  # keep a reference: its variables die with it
     outputs = {"savedmodel": (saved_model, loaded.serve(tf.constant(images)).numpy())}
-    for quantize in TFLITE_QUANTIZATIONS:
-        path = export_tflite(model, folder / f"model_{quantize}.tflite", quantize, representative_images)
+    for quantize, path in export_tflite_variants(model, folder, TFLITE_QUANTIZATIONS, representative_images).items():
         outputs[f"tflite {quantize}"] = (path, LiteRTModel(path).predict(images))
     return [
         {
