@@ -76,6 +76,9 @@ def test_tflite_uses_only_builtin_ops(trained):
         names = {op["op_name"] for op in interpreter._get_ops_details()}
         assert names and not any(name.startswith("Flex") or name == "CUSTOM" for name in names), names
         assert "STRIDED_SLICE" not in names and "SHAPE" not in names
+        # CBAM's spatial attention is two convs, not a conv over a concatenation:
+        # an int8 CONCATENATION forced its narrow scale onto the attended features.
+        assert "CONCATENATION" not in names and "REDUCE_MAX" in names
 
 
 def test_export_refuses_existing_paths_and_bad_arguments(tmp_path):
