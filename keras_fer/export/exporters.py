@@ -102,13 +102,10 @@ def export_tflite_variants(model, folder, quantizations=QUANTIZATIONS, represent
         representative_images, class_names: as for `export_tflite`.
 
     Returns:
-        A dict `{quantize: Path}`.
-
-    Example:
-
-    >>> paths = export_tflite_variants(model, "exports", ("none", "float16"))  # doctest: +SKIP
-    >>> sorted(path.name for path in paths.values())  # doctest: +SKIP
-    ['model_float16.tflite', 'model_none.tflite']
+        A dict `{quantize: Path}`; e.g. `export_tflite_variants(model,
+        "exports", ("none", "float16"))` returns
+        `{"none": Path("exports/model_none.tflite"), "float16":
+        Path("exports/model_float16.tflite")}`.
     """
     targets = {quantize: Path(folder) / f"model_{quantize}.tflite" for quantize in quantizations}
     return _export_tflites(model, targets, representative_images, class_names)
