@@ -89,15 +89,15 @@ class FERDataset:
         Args:
             batch_size: examples per batch.
             shuffle: reshuffle the examples every epoch (for training).
+            augmentation: optional layer applied with `training=True` to
+                each batch, e.g. `keras_fer.data.augment.augmentation()`;
+                pass it for the training split only.
+            seed: optional int seed of the shuffle.
             drop_remainder: leave out the last, smaller batch of each pass
                 (for training: with `jit_compile`, every batch shape is
                 compiled separately, so a last partial batch costs two more
                 XLA compilations of the train step; reshuffling puts the
                 left-out examples back into later epochs).
-            augmentation: optional layer applied with `training=True` to
-                each batch, e.g. `keras_fer.data.augment.augmentation()`;
-                pass it for the training split only.
-            seed: optional int seed of the shuffle.
         """
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
         if shuffle:
