@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_fer.data.synthetic import make_faces
-from keras_fer.export import LiteRTModel, export_saved_model, export_tflite
+from keras_fer.export import LiteRTModel, export_saved_model, export_tflite, export_tflite_variants
 from keras_fer.export.parity import compare_formats, format_comparison
 from keras_fer.export.quantization import requantization_problems
 from keras_fer.models import from_preset
@@ -79,6 +79,18 @@ def test_tflite_uses_only_builtin_ops(trained):
         # CBAM's spatial attention is two convs, not a conv over a concatenation:
         # an int8 CONCATENATION forced its narrow scale onto the attended features.
         assert "CONCATENATION" not in names and "REDUCE_MAX" in names
+
+
+def test_variants_refuse_an_existing_file_before_writing_any(tmp_path):
+    model = from_preset("tiny")
+    (tmp_path / "model_float16.tflite").write_text("mine")
+    with pytest.raises(ValueError, match="model_float16.tflite already exists"):
+        export_tflite_variants(model, tmp_path, ("none", "float16"))
+    assert [p.name for p in tmp_path.iterdir()] == ["model_float16.tflite"]
+    assert (tmp_path / "model_float16.tflite").read_text() == "mine"
+    with pytest.raises(ValueError, match="int8 quantisation needs `representative_images`"):
+        export_tflite_variants(model, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
 
 
 def test_export_refuses_existing_paths_and_bad_arguments(tmp_path):
