@@ -57,6 +57,10 @@ def test_recognizer_explain_gives_maps_at_the_crop_size(tmp_path):
     for explained, face in zip(faces, analyzed):
         assert explained["scores"] == pytest.approx(face["scores"], abs=1e-4) and explained["label"] == face["label"]
     assert faces[1]["face"].shape == (72, 72, 3) and faces[1]["gradcam"].shape == faces[1]["attention"].shape == (72, 72)
+    recognizer.detector = BoxDetector([])  # boxes given: the detector is not asked
+    given = recognizer.explain(photo, boxes=[(100, 20, 60, 60), (10, 30, 40, 40)])
+    assert [face["box"] for face in given] == [(10, 30, 40, 40), (100, 20, 60, 60)]
+    np.testing.assert_allclose(given[1]["gradcam"], faces[1]["gradcam"], atol=1e-6)
     assert 0 <= faces[1]["gradcam"].min() and faces[1]["gradcam"].max() <= 1
     strip = explanation_image(faces[0], size=64)
     assert strip.size == (192, 82)

@@ -96,7 +96,7 @@ class _ImageBatch:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 draw_faces(rgb, faces).save(target)
             if self.explain and faces:
-                _write_explanations(self.recognizer, rgb, Path(self.explain) / name)
+                _write_explanations(self.recognizer, rgb, boxes, Path(self.explain) / name)
         self.pending = []
         return records
 
@@ -124,9 +124,9 @@ def _video(recognizer, path, name, every, annotate, progress, index):
     return records
 
 
-def _write_explanations(recognizer, rgb, stem):
+def _write_explanations(recognizer, rgb, boxes, stem):
     stem.parent.mkdir(parents=True, exist_ok=True)
-    for number, face in enumerate(recognizer.explain(rgb), start=1):
+    for number, face in enumerate(recognizer.explain(rgb, boxes), start=1):
         explanation_image(face).save(stem.parent / f"{stem.stem}_face{number}.png")
 
 

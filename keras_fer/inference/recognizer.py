@@ -64,7 +64,7 @@ class Recognizer:
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
-        return sorted(self.detector.detect(rgb), key=lambda box: (box[0], box[1]))
+        return _left_to_right(self.detector.detect(rgb))
 
     def analyze(self, image):
         """The faces of a photo, left to right: `[{box, scores, label}]` (empty without faces).
@@ -78,7 +78,7 @@ class Recognizer:
         probabilities = self.predict_faces(crops) if crops else []
         return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
 
-    def explain(self, image):
+    def explain(self, image, boxes=None):
         """The faces of a photo with heatmaps of where the model looked, left to right.
 
         Each face is `analyze`'s dict plus `face` (the RGB crop), `attention`
@@ -88,13 +88,16 @@ class Recognizer:
 
         Args:
             image: a file path, a PIL image, or a uint8 array (RGB or gray).
+            boxes: the faces' boxes `(x, y, width, height)` if `detect` has
+                already found them (as `keras-fer predict --explain` has);
+                detected when `None`.
         """
         if self.classifier.model is None:
             raise ValueError(f"Explanations need a .keras model; {self.classifier.path} is not one.")
         if self._explainer is None:
             self._explainer = Explainer(self.classifier.model)
         rgb = read_rgb(image)
-        boxes = self.detect(rgb)
+        boxes = self.detect(rgb) if boxes is None else _left_to_right(boxes)
         crops = [crop(rgb, box, self.margin) for box in boxes]
         if not crops:
             return []
@@ -159,3 +162,7 @@ def face_record(box, scores, class_names):
         "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},
         "label": class_names[int(np.argmax(scores))],
     }
+
+
+def _left_to_right(boxes):
+    return sorted(boxes, key=lambda box: (box[0], box[1]))
