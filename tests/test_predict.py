@@ -14,7 +14,6 @@ from keras_fer.inference.predict import Progress, predict_files
 from tests.testing import PHOTO, BoxDetector
 
 
-
 def portrait():
     return np.asarray(Image.open(PHOTO).convert("RGB").resize((256, 300)))
 
@@ -120,10 +119,9 @@ def test_outputs_are_never_overwritten_without_asking(model_file, media, tmp_pat
 
 @pytest.mark.slow
 def test_explain_needs_a_keras_model(tflite_file, media, tmp_path, capsys):
-    tflite = tflite_file
-    assert main(["predict", str(media / "a.jpg"), "--model", str(tflite), "--explain", str(tmp_path / "x")]) == 2
+    assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--explain", str(tmp_path / "x")]) == 2
     assert "--explain needs a .keras model; " in capsys.readouterr().err and not (tmp_path / "x").exists()
-    assert main(["predict", str(media / "a.jpg"), "--model", str(tflite)]) == 0
+    assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file)]) == 0
 
 
 def test_faces_of_several_images_share_a_batch(tmp_path):

@@ -10,7 +10,6 @@ from keras_fer.inference import load_classifier
 from tests.testing import PHOTO, BoxDetector
 
 
-
 def test_predict_faces_takes_any_size_gray_or_color(model_file):
     recognizer = Recognizer.from_file(model_file, detector=BoxDetector([]))
     rng = np.random.default_rng(0)

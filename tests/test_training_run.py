@@ -15,6 +15,7 @@ from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
 from tests.testing import RUN_FILES, SMALL, history_epochs
 
+
 @pytest.mark.slow
 def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     command = [
