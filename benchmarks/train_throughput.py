@@ -1,14 +1,16 @@
 """Training throughput of the ResNet18 presets, in images per second.
 
-For each preset, times the batches of one `model.fit` on random pixels
-(batch 64 by default) with a callback, skipping the first `--warmup-steps`
-batches (the first one compiles the step), for the same ResNet18 plain, with
-CBAM only, with mixing only and with both (the preset as shipped), in one
-process, with XLA on and off, and prints the median images/second, the
-ratio of each step time to the plain model's and the seconds one FER2013
-epoch (28,558 training images) would take.
+For each preset, compiles the same ResNet18 plain, with CBAM only, with
+mixing only and with both (the preset as shipped), with XLA on and off, in
+one process, and times the batches of `model.fit` on random pixels (batch 64
+by default) with a callback. The variants take turns: `--rounds` rounds of
+one short `fit` each, so that the machine's drift during the run (±20% on a
+shared 2-core VM) falls on all of them alike. The first batch of every `fit`
+is not counted. Prints the median images/second, the ratio of each median
+step time to the plain model's and the seconds one FER2013 epoch (28,558
+training images) would take.
 
-    python benchmarks/train_throughput.py --presets fer2013 tiny --steps 20 --xla on
+    python benchmarks/train_throughput.py --presets fer2013 tiny --xla on
 """
 
 import argparse
@@ -43,25 +45,41 @@ class BatchTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def images_per_second(model, batch_size, steps, warmup_steps, jit_compile):
+def random_batches(model, batch_size):
     height, width, channels = model.input_shape[1:]
-    num_classes = model.output_shape[-1]
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size, height, width, channels)).astype("float32")
-    labels = rng.integers(0, num_classes, batch_size)
-    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
-    model.compile("adam", ClassBalancedLoss([100] * num_classes), jit_compile=jit_compile)
-    timer = BatchTimer()
-    model.fit(dataset, steps_per_epoch=warmup_steps + steps, epochs=1, verbose=0, callbacks=[timer])
-    return batch_size / float(np.median(timer.seconds[warmup_steps:]))
+    labels = rng.integers(0, model.output_shape[-1], batch_size)
+    return tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
+
+
+def step_seconds(models, dataset, rounds, steps):
+    """Per model, the batch times of `rounds` fits of `steps + 1` batches, taken in turns."""
+    seconds = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            timer = BatchTimer()
+            model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer])
+            seconds[name] += timer.seconds[1:]
+    return seconds
+
+
+def compiled_variants(preset, overrides, jit_compile):
+    models = {}
+    for variant, variant_overrides in VARIANTS:
+        model = from_preset(preset, **overrides, **variant_overrides)
+        num_classes = model.output_shape[-1]
+        model.compile("adam", ClassBalancedLoss([100] * num_classes), jit_compile=jit_compile)
+        models[variant] = model
+    return models
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["fer2013", "tiny"], choices=sorted(PRESETS))
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup-steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6, help="fits per variant, taken in turns")
+    parser.add_argument("--steps", type=int, default=5, help="timed batches per fit")
     parser.add_argument("--xla", choices=("on", "off", "both"), default="both", help="jit_compile setting(s) to measure")
     parser.add_argument("--width", type=int, help="override the presets' width")
     arguments = parser.parse_args()
@@ -71,16 +89,16 @@ def main():
     print("|---|---|---|---:|---:|---:|---:|")
     for preset in arguments.presets:
         for jit_compile in {"on": [True], "off": [False], "both": [True, False]}[arguments.xla]:
-            plain_speed = None
-            for variant, variant_overrides in VARIANTS:
-                model = from_preset(preset, **overrides, **variant_overrides)
-                speed = images_per_second(
-                    model, arguments.batch_size, arguments.steps, arguments.warmup_steps, jit_compile
-                )
-                plain_speed = plain_speed or speed
+            models = compiled_variants(preset, overrides, jit_compile)
+            dataset = random_batches(models["plain"], arguments.batch_size)
+            seconds = step_seconds(models, dataset, arguments.rounds, arguments.steps)
+            plain_seconds = float(np.median(seconds["plain"]))
+            for variant, model in models.items():
+                median = float(np.median(seconds[variant]))
+                speed = arguments.batch_size / median
                 print(
                     f"| {preset} | {variant} | {'on' if jit_compile else 'off'} | "
-                    f"{trainable_parameters(model):,} | {speed:.1f} | {plain_speed / speed:.2f}x | "
+                    f"{trainable_parameters(model):,} | {speed:.1f} | {median / plain_seconds:.2f}x | "
                     f"{FER2013_TRAIN_IMAGES / speed:.0f} |",
                     flush=True,
                 )

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_fer.layers import PhiloxDropout
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, FERModel, from_preset, resnet18
 from tests.testing import mixing_partner, numpy_categorical_crossentropy, random_images, tiny_resnet
@@ -39,6 +40,14 @@ def test_preset_overrides_and_unknown_preset():
     assert from_preset("tiny", num_classes=8).output_shape == (None, 8)
     with pytest.raises(ValueError, match="Valid presets: \\['fer2013', 'paper', 'tiny'\\]"):
         from_preset("huge")
+
+
+@pytest.mark.parametrize("uncertainty_mixing", [True, False])
+def test_every_dropout_draws_with_philox(uncertainty_mixing):
+    model = tiny_resnet(uncertainty_mixing=uncertainty_mixing)
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) == (2 if uncertainty_mixing else 1)
+    assert all(isinstance(layer, PhiloxDropout) for layer in dropouts)
 
 
 def test_stems_downsample_as_specified():

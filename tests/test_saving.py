@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_fer.layers import CBAMBlock, UncertaintyMixing
+from keras_fer.layers import CBAMBlock, PhiloxDropout, UncertaintyMixing
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import FERModel
 from tests.testing import random_images, tiny_resnet
@@ -19,7 +19,12 @@ def trained_tiny_resnet():
 
 
 @pytest.mark.parametrize(
-    "layer", [CBAMBlock(reduction_ratio=4, spatial_kernel_size=3, name="cbam"), UncertaintyMixing(seed=9, name="mix")]
+    "layer",
+    [
+        CBAMBlock(reduction_ratio=4, spatial_kernel_size=3, name="cbam"),
+        UncertaintyMixing(seed=9, name="mix"),
+        PhiloxDropout(0.3, noise_shape=(None, 1, 1, 4), seed=5, name="drop"),
+    ],
 )
 def test_layer_config_round_trip(layer):
     restored = type(layer).from_config(layer.get_config())

@@ -1,6 +1,7 @@
 """Reusable Keras layers for facial expression recognition."""
 
 from keras_fer.layers.cbam_block import CBAMBlock
+from keras_fer.layers.philox_dropout import PhiloxDropout
 from keras_fer.layers.uncertainty_mixing import UncertaintyMixing
 
-__all__ = ["CBAMBlock", "UncertaintyMixing"]
+__all__ = ["CBAMBlock", "PhiloxDropout", "UncertaintyMixing"]

@@ -1,6 +1,6 @@
 import keras
 
-from keras_fer.layers import CBAMBlock, UncertaintyMixing
+from keras_fer.layers import CBAMBlock, PhiloxDropout, UncertaintyMixing
 from keras_fer.models.fer_model import FERModel
 
 STEMS = ("imagenet", "compact", "small")
@@ -143,7 +143,7 @@ def apply_feature_head(x, feature_dim, dropout, name):
     x = keras.layers.BatchNormalization(
         center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn"
     )(x)
-    x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    x = PhiloxDropout(dropout, name=f"{name}_dropout")(x)
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(feature_dim, name=f"{name}_dense")(x)
     return keras.layers.BatchNormalization(**HEAD_BATCH_NORM, name=f"{name}_bn")(x)
@@ -152,7 +152,7 @@ def apply_feature_head(x, feature_dim, dropout, name):
 def apply_pooling_head(x, dropout):
     """Global average pooling and dropout, as torchvision's resnet18."""
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.layers.Dropout(dropout, name="dropout")(x)
+    return PhiloxDropout(dropout, name="dropout")(x)
 
 
 def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout):
