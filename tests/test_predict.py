@@ -25,11 +25,11 @@ def write_video(path, frames, fourcc="MJPG"):
     writer.release()
 
 
-def count_frames(path):
+def frames_and_fps(path):
     capture, count = cv2.VideoCapture(str(path)), 0
     while capture.read()[0]:
         count += 1
-    return count
+    return count, capture.get(cv2.CAP_PROP_FPS)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_predict_reads_a_folder_reports_bad_files_and_writes_everything(model_fi
     assert float(rows[0]["happy"]) == pytest.approx(single[0]["scores"]["happy"], abs=1e-4)
     annotated = sorted(str(p.relative_to(out / "annotated")) for p in (out / "annotated").rglob("*.*"))
     assert annotated == ["a.jpg", "blank.png", "clip.avi.mp4", "sub/b.png"]
-    assert count_frames(out / "annotated" / "clip.avi.mp4") == 12
+    assert frames_and_fps(out / "annotated" / "clip.avi.mp4") == (12, 10.0)
     drawn = np.asarray(Image.open(out / "annotated" / "a.jpg"))
     x, y, width, height = single[0]["box"]
     assert drawn[y + height // 2, x].tolist() != portrait()[y + height // 2, x].tolist()

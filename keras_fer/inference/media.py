@@ -1,6 +1,7 @@
 """Images and videos on disk: which files to read, and their frames."""
 
 import os
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,14 @@ from PIL import Image, ImageOps
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv")
 MIN_IMAGE_SIZE = 24
+
+
+class VideoFrame(typing.NamedTuple):
+    index: int
+    seconds: typing.Optional[float]
+    rgb: np.ndarray
+    sampled: bool
+    fps: typing.Optional[float]
 
 
 class MediaError(Exception):
@@ -64,9 +73,10 @@ def _quiet_opencv():
 
 
 def read_video(path, every=10):
-    """Yields `(frame_index, seconds, rgb, sampled)` for every frame of a video.
+    """Yields a `VideoFrame` for every frame of a video.
 
-    `sampled` is true for every `every`-th frame, starting with the first.
+    `sampled` is true for every `every`-th frame, starting with the first;
+    `seconds` and `fps` are `None` when the file does not give its frame rate.
     Raises `MediaError` if the file cannot be opened or holds no frame.
     """
     cv2 = _quiet_opencv()
@@ -76,7 +86,7 @@ def read_video(path, every=10):
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise MediaError("not a readable video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    fps = capture.get(cv2.CAP_PROP_FPS) or None
     try:
         index = 0
         while True:
@@ -85,23 +95,13 @@ def read_video(path, every=10):
                 break
             if index == 0:
                 _check_size(frame)
-            seconds = index / fps if fps > 0 else None
-            yield index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), index % every == 0
+            seconds = index / fps if fps else None
+            yield VideoFrame(index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), index % every == 0, fps)
             index += 1
         if index == 0:
             raise MediaError("empty video: no frame could be read")
     finally:
         capture.release()
-
-
-def video_fps(path, default=25.0):
-    """Frames per second of a video, `default` when the file does not say."""
-    cv2 = _quiet_opencv()
-
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
-    capture.release()
-    return fps if fps and fps > 0 else default
 
 
 def _check_supported(path):

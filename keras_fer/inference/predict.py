@@ -9,8 +9,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from keras_fer.inference.explain import explanation_image
-from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video, video_fps
+from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video
 from keras_fer.inference.recognizer import crop, face_record
+
+DEFAULT_FPS = 25.0
 
 
 def predict_files(recognizer, paths, every=10, annotate=None, explain=None, progress=None):
@@ -107,21 +109,28 @@ def _video(recognizer, path, name, every, annotate, progress, index):
     records, faces, writer = [], [], None
     target = Path(annotate) / f"{name}.mp4" if annotate else None
     try:
-        for frame, seconds, rgb, sampled in read_video(path, every):
-            if sampled:
-                faces = recognizer.analyze(rgb)
-                records.append({"file": str(path), "frame": frame, "seconds": seconds, "faces": faces})
-                progress.update(index, f"{path} frame {frame}")
+        for frame in read_video(path, every):
+            if frame.sampled:
+                faces = recognizer.analyze(frame.rgb)
+                records.append({"file": str(path), "frame": frame.index, "seconds": frame.seconds, "faces": faces})
+                progress.update(index, f"{path} frame {frame.index}")
             if target is not None:
                 if writer is None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    size = (rgb.shape[1], rgb.shape[0])
-                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(path), size)
-                writer.write(cv2.cvtColor(np.asarray(draw_faces(rgb, faces)), cv2.COLOR_RGB2BGR))
+                    writer = _video_writer(target, frame)
+                writer.write(cv2.cvtColor(np.asarray(draw_faces(frame.rgb, faces)), cv2.COLOR_RGB2BGR))
     finally:
         if writer is not None:
             writer.release()
     return records
+
+
+def _video_writer(target, frame):
+    """An mp4 writer at the video's frame rate (25 fps when the file does not say)."""
+    import cv2
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    size = (frame.rgb.shape[1], frame.rgb.shape[0])
+    return cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), frame.fps or DEFAULT_FPS, size)
 
 
 def _write_explanations(recognizer, rgb, boxes, stem):
