@@ -37,13 +37,13 @@ def from_preset(name, **overrides):
     - `"paper"`: the paper's model, 224x224x3, CBAM, mixing, 7 classes.
     - `"fer2013"`: 48x48x1, compact stem (3x3/2 conv), width 32, for
       FER2013 on a CPU. Measured by `benchmarks/train_throughput.py` on 2 CPU
-      cores (AVX2), batch 64, `jit_compile=True`: 136 img/s, so one FER2013
-      epoch (28,558 images) takes about 3.5 minutes.
+      cores (AVX2), batch 64, `jit_compile=True`: 116 and 149 img/s in two
+      runs, so one FER2013 epoch (28,558 images) takes 3 to 4 minutes.
     - `"tiny"`: 32x32x1, compact stem, width 16, one block per stage: tests
-      and demos. 573 img/s on the same machine (`train_throughput.py`; XLA
-      barely matters at this size: 554 img/s without). Width 8 with the 1x
-      `"small"` stem trained at 280 img/s, though it has a quarter of the
-      multiply-adds: at so few filters the cost is per pixel.
+      and demos. 666 img/s on the same machine (`train_throughput.py`; 812
+      img/s without XLA). Width 8 with the 1x `"small"` stem trained at 280
+      img/s, though it has a quarter of the multiply-adds: at so few filters
+      the cost is per pixel.
 
     Args:
         name: one of `PRESETS`.
