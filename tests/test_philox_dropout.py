@@ -11,6 +11,16 @@ def compiled_hlo(layer, x):
     return run.experimental_get_compiler_ir(x)(stage="hlo")
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_same_masks_as_keras_dropout_with_the_same_seed(jit_compile):
+    x = tf.ones((64, 300))
+    ours, keras_dropout = PhiloxDropout(0.4, seed=7), keras.layers.Dropout(0.4, seed=7)
+    run_ours = tf.function(lambda x: ours(x, training=True), jit_compile=jit_compile)
+    run_keras = tf.function(lambda x: keras_dropout(x, training=True), jit_compile=jit_compile)
+    for _ in range(3):
+        np.testing.assert_array_equal(run_ours(x), run_keras(x))
+
+
 def test_drops_the_rate_and_scales_the_rest():
     x = np.full((200, 500), 3.0, "float32")
     outputs = keras.ops.convert_to_numpy(PhiloxDropout(0.4, seed=1)(x, training=True))

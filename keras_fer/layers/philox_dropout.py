@@ -8,16 +8,16 @@ INT32_SEED_MODULUS = 2**31 - 2
 class PhiloxDropout(keras.layers.Dropout):
     """`keras.layers.Dropout` that stays fast in XLA-compiled training on CPU.
 
-    Same arguments, same behaviour and same expected mask as
-    `keras.layers.Dropout`; use it in models trained with
-    `jit_compile=True`. On the TensorFlow backend Keras draws dropout masks
-    with the `"auto_select"` stateless algorithm. Compiled by XLA for the
-    CPU, that algorithm's seed scrambling is fused into the per-element loop
-    and recomputed for every element: a 147,456-value mask took 65 ms
-    instead of 2.5 ms on 2 CPU cores (TF 2.21), and the two dropouts of the
-    `fer2013` preset's heads added 36% to its training step. This layer
-    names the Philox algorithm explicitly, which XLA compiles to one
-    random-bit generator. On other backends it is `keras.layers.Dropout`.
+    Same arguments as `keras.layers.Dropout`, and for the same seed the same
+    masks; use it in models trained with `jit_compile=True`. On the
+    TensorFlow backend Keras draws masks with the `"auto_select"` stateless
+    algorithm, which is Philox on the CPU. Compiled by XLA for the CPU, its
+    seed scrambling lands in the per-element loop fusion: a 147,456-value
+    mask took 65 ms instead of 2.5 ms on 2 CPU cores (TF 2.21), and the two
+    dropouts of the `fer2013` preset's heads added 36% to its training
+    step. This layer names Philox explicitly, which XLA compiles to one
+    random-bit generator giving the same bits. On other backends it is
+    `keras.layers.Dropout`.
 
     Args:
         rate: float in `[0, 1)`, fraction of the inputs to drop.
