@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import types
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 
 from keras_fer import Recognizer
 from keras_fer.cli import main
+from keras_fer.inference.media import read_video
 from keras_fer.inference.models import Classifier
 from keras_fer.inference.predict import Progress, predict_files
 from tests.testing import PHOTO, BoxDetector
@@ -153,3 +155,28 @@ def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "phone.png"), upright)
     np.testing.assert_array_equal(read_rgb(tmp_path / "phone.png"), upright)
     np.testing.assert_array_equal(read_rgb(Image.open(tmp_path / "phone.png")), upright)
+
+
+@pytest.mark.parametrize("reported_fps", [0.0, -1.0, float("nan")])
+def test_video_without_a_frame_rate_has_no_seconds(tmp_path, monkeypatch, reported_fps):
+    class Capture:
+        def __init__(self, path):
+            self.frames = [np.zeros((32, 32, 3), "uint8")] * 2
+
+        def isOpened(self):
+            return True
+
+        def get(self, prop):
+            return reported_fps
+
+        def read(self):
+            return (True, self.frames.pop()) if self.frames else (False, None)
+
+        def release(self):
+            pass
+
+    fake_cv2 = types.SimpleNamespace(VideoCapture=Capture, CAP_PROP_FPS=5, cvtColor=lambda frame, code: frame, COLOR_BGR2RGB=4)
+    monkeypatch.setattr("keras_fer.inference.media._quiet_opencv", lambda: fake_cv2)
+    (tmp_path / "clip.avi").write_bytes(b"not empty")
+    frames = list(read_video(tmp_path / "clip.avi", every=1))
+    assert [(frame.index, frame.seconds, frame.fps) for frame in frames] == [(0, None, None), (1, None, None)]

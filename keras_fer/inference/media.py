@@ -86,7 +86,8 @@ def read_video(path, every=10):
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise MediaError("not a readable video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or None
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps > 0 else None
     try:
         index = 0
         while True:
