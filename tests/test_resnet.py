@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_fer.layers import PhiloxDropout
+from keras_fer.layers import CBAMBlock, PhiloxDropout
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, FERModel, from_preset, resnet18
 from tests.testing import mixing_partner, numpy_categorical_crossentropy, random_images, tiny_resnet
@@ -26,6 +26,15 @@ def test_cbam_adds_its_parameters_per_block():
     with_cbam = tiny_resnet(attention="cbam")
     per_block = [(c * 1 + 1) + (1 * c + c) + 7 * 7 * 2 + 2 for c in (8, 16)]
     assert trainable_parameters(with_cbam) - trainable_parameters(plain) == sum(per_block)
+
+
+def test_spatial_kernel_size_reaches_every_cbam_block():
+    model = tiny_resnet(spatial_kernel_size=3)
+    blocks = [layer for layer in model.layers if isinstance(layer, CBAMBlock)]
+    assert len(blocks) == 2
+    assert all(block.spatial_conv.kernel.shape == (3, 3, 2, 1) for block in blocks)
+    # Each block's spatial conv loses (7 * 7 - 3 * 3) * 2 weights.
+    assert trainable_parameters(tiny_resnet()) - trainable_parameters(model) == 2 * 40 * 2
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -148,6 +157,8 @@ def test_mixing_model_refuses_sparse_loss(loss):
         ({"input_shape": (16, 16)}, "1 or 3 channels"),
         ({"attention": "se"}, "attention='se'"),
         ({"stem": "tiny"}, "stem='tiny'"),
+        ({"spatial_kernel_size": 4}, "spatial_kernel_size=4"),
+        ({"spatial_kernel_size": 0}, "spatial_kernel_size=0"),
         ({"num_classes": 1}, "num_classes=1"),
         ({"width": 0}, "width=0"),
         ({"feature_dim": 2.0}, "feature_dim=2.0"),

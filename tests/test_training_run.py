@@ -1,5 +1,6 @@
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
+from keras_fer.layers import CBAMBlock
 from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
 from tests.testing import RUN_FILES, SMALL, history_epochs
@@ -136,6 +138,27 @@ def test_model_weights_start_the_model_from_a_saved_model(tmp_path):
     wider = load_config("synthetic", [f"model.weights={tmp_path / 'start.keras'}", "model.width=4"])
     with pytest.raises(ValueError, match=r"model.weights: .*start.keras does not fit the resnet18_tiny model"):
         build_model(wider.model, num_classes=7, seed=0)
+
+
+def test_spatial_kernel_size_of_the_config_reaches_cbam(tmp_path):
+    model = build_model(load_config("synthetic", ["model.spatial_kernel_size=3"]).model, num_classes=7, seed=0)
+    assert {layer.spatial_conv.kernel.shape for layer in model.layers if isinstance(layer, CBAMBlock)} == {(3, 3, 2, 1)}
+    build_model(load_config("synthetic").model, num_classes=7, seed=0).save(tmp_path / "seven.keras")
+    config = load_config("synthetic", ["model.spatial_kernel_size=3", f"model.weights={tmp_path / 'seven.keras'}"])
+    with pytest.raises(ValueError, match=r"model.weights: .*seven.keras does not fit the resnet18_tiny model"):
+        build_model(config.model, num_classes=7, seed=0)
+
+
+def test_stage_4_start_keeps_every_weight_and_the_centre_of_spatial_kernels():
+    script = runpy.run_path(str(Path(__file__).parents[1] / "saved_models" / "fer2013" / "crop_spatial_kernels.py"))
+    source = build_model(load_config("synthetic").model, num_classes=7, seed=0)
+    cropped = script["crop_spatial_kernels"](source, 3, preset="tiny")
+    for layer in cropped.layers:
+        weights = source.get_layer(layer.name).get_weights()
+        assert len(layer.get_weights()) == len(weights)
+        for new, old in zip(layer.get_weights(), weights):
+            np.testing.assert_array_equal(new, old[2:5, 2:5] if old.shape[:2] == (7, 7) and isinstance(layer, CBAMBlock) else old)
+    assert sum(isinstance(layer, CBAMBlock) for layer in cropped.layers) == 4
 
 
 def test_missing_model_weights_fail_before_the_run_directory_is_made(tmp_path):

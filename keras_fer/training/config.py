@@ -63,6 +63,7 @@ class ModelConfig:
     preset: str = _field("tiny", choices=("paper", "fer2013", "tiny"))
     input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None)
     attention: typing.Optional[str] = _field("cbam", choices=("cbam", None))
+    spatial_kernel_size: typing.Optional[int] = _field(None, choices=(None, 1, 3, 5, 7, 9))
     uncertainty_mixing: bool = _field(True)
     stem: typing.Optional[str] = _field(None, choices=(None, "imagenet", "compact", "small"))
     width: typing.Optional[int] = _field(None, minimum=1)
