@@ -109,6 +109,7 @@ def _add_predict(subcommands):
     predict.add_argument("--explain", metavar="DIR", help="write attention and Grad-CAM overlays per face (images, .keras models)")
     predict.add_argument("--every", type=_positive_int, default=10, help="classify every Nth video frame (default: 10)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
+    predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
     predict.set_defaults(run=_predict)
@@ -205,7 +206,7 @@ def _predict(arguments):
     from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
-    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size)
+    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip)
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     records, problems = predict_files(

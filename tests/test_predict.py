@@ -126,6 +126,16 @@ def test_explain_needs_a_keras_model(tflite_file, media, tmp_path, capsys):
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file)]) == 0
 
 
+def test_flip_averages_each_face_with_its_mirror_image(tflite_file, media, tmp_path):
+    assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--flip", "--json", str(tmp_path / "r.json")]) == 0
+    faces = json.loads((tmp_path / "r.json").read_text())[0]["faces"]
+    flipped = Recognizer.from_file(tflite_file, flip=True).analyze(media / "a.jpg")
+    plain = Recognizer.from_file(tflite_file).analyze(media / "a.jpg")
+    assert len(faces) == len(flipped) == 1
+    assert faces[0]["scores"] == pytest.approx(flipped[0]["scores"], abs=1e-6)
+    assert faces[0]["scores"] != pytest.approx(plain[0]["scores"], abs=1e-6)
+
+
 def test_faces_of_several_images_share_a_batch(tmp_path):
     sizes = []
 

@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 from keras_fer import Recognizer
 from keras_fer.export import export_saved_model
 from keras_fer.inference import load_classifier
+from keras_fer.inference.models import Classifier
 from tests.testing import PHOTO, BoxDetector
 
 
@@ -21,6 +22,21 @@ def test_predict_faces_takes_any_size_gray_or_color(model_file):
     expected = load_classifier(model_file)(gray[None])
     np.testing.assert_allclose(recognizer.predict_faces(np.full((64, 64, 3), 90, "uint8")), expected, atol=1e-6)
     assert recognizer.predict_faces([]).shape == (0, 7)
+
+
+def test_flip_averages_with_the_mirror_image():
+    def left_half_brightness(faces):
+        left = faces[:, :, :16].mean(axis=(1, 2, 3)) / 255
+        return np.stack([left, 1 - left], axis=-1)
+
+    classifier = Classifier(left_half_brightness, (32, 32, 1), ["left", "right"], None)
+    faces = np.zeros((3, 32, 32, 1), "uint8")
+    faces[:, :, :16], faces[:, :, 16:] = 204, 51
+    faces[1, :, :16] = 102
+    flipped = Recognizer(classifier, BoxDetector([]), batch_size=2, flip=True).predict_faces(faces)
+    # Face 1: left half 102, right half 51; the mirror image has them swapped.
+    np.testing.assert_allclose(flipped[:, 0], [(0.8 + 0.2) / 2, (0.4 + 0.2) / 2, (0.8 + 0.2) / 2], atol=1e-6)
+    np.testing.assert_allclose(Recognizer(classifier, BoxDetector([])).predict_faces(faces)[:, 0], [0.8, 0.4, 0.8], atol=1e-6)
 
 
 def test_analyze_orders_faces_left_to_right_and_crops_with_margin(model_file):

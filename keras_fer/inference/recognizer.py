@@ -23,6 +23,10 @@ class Recognizer:
             default `HaarFaceDetector()`.
         margin: fraction of the face box added on each side before cropping.
         batch_size: faces classified per call.
+        flip: average each face's probabilities with its mirror image's
+            (test-time augmentation). Twice the compute; for the shipped
+            model, 65.52% instead of 64.26% accuracy on FER2013 PublicTest
+            (its model card). `explain` does not flip.
 
     Example:
 
@@ -33,11 +37,12 @@ class Recognizer:
     ```
     """
 
-    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64):
+    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False):
         self.classifier = classifier or load_classifier(None)
         self.detector = detector or HaarFaceDetector()
         self.margin = margin
         self.batch_size = batch_size
+        self.flip = flip
         self._explainer = None
 
     @classmethod
@@ -60,7 +65,12 @@ class Recognizer:
         inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
         if not len(inputs):
             return np.zeros((0, len(self.class_names)), "float32")
-        return np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
+        if self.flip:
+            inputs = np.concatenate([inputs, inputs[:, :, ::-1]])
+        probabilities = np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
+        if self.flip:
+            return (probabilities[: len(crops)] + probabilities[len(crops) :]) / 2
+        return probabilities
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
