@@ -116,7 +116,7 @@ def apply_stem(x, stem, width):
     return keras.layers.ReLU(name="stem_relu")(x)
 
 
-def apply_basic_block(x, filters, strides, attention, name, spatial_kernel_size=7):
+def apply_basic_block(x, filters, strides, attention, spatial_kernel_size, name):
     """A ResNet BasicBlock, with CBAM before the residual addition."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
