@@ -94,6 +94,7 @@ class OptimizerConfig:
     decay_rate: float = _field(0.9, minimum=1e-6, maximum=1.0)
     decay_epochs: int = _field(1, minimum=1)
     warmup_epochs: int = _field(0, minimum=0)
+    ema_momentum: typing.Optional[float] = _field(None, minimum=0.0, maximum=1.0)
 
 
 @dataclasses.dataclass

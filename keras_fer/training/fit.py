@@ -37,7 +37,8 @@ def fit(
 
     Compiles with `ClassBalancedLoss` weighted by the training split's class
     counts and the optimizer of `make_optimizer`; reports accuracy, balanced
-    accuracy and macro-F1. Callbacks: `ModelCheckpoint` keeps the best model
+    accuracy and macro-F1. With `optimizer={"ema_momentum": ...}`, the
+    moving average of the weights is what is validated and saved. Callbacks: `ModelCheckpoint` keeps the best model
     by `monitor` in `model.keras` (saved without optimizer state),
     `BackupAndRestore` in `backup/` lets the same call continue a killed run
     from its last completed epoch, `CSVLogger` appends to `history.csv`, and
@@ -80,7 +81,8 @@ def fit(
         metrics=["accuracy", BalancedAccuracy(num_classes), MacroF1(num_classes)],
         jit_compile=jit_compile,
     )
-    callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard)
+    ema = getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema
+    callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema)
     if isinstance(augmentation, dict):
         augment = default_augmentation(**augmentation, seed=seed)
     else:
@@ -112,10 +114,15 @@ def completed_epochs(run_dir):
     return int(json.loads(metadata.read_text())["epoch"])
 
 
-def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard):
+def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False):
     mode = "min" if monitor == "val_loss" else "max"
     best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
-    callbacks = [
+    # With weight averaging, validation and `ModelCheckpoint` see the averaged
+    # weights (swapped in at the end of each epoch), `BackupAndRestore` the
+    # raw ones with the average in the optimizer (swapped back before it).
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if ema else None
+    callbacks = [swap] if swap else []
+    callbacks += [
         keras.callbacks.ModelCheckpoint(
             run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True, initial_value_threshold=best
         ),
@@ -126,8 +133,22 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard):
     if tensorboard:
         _check_tensorboard()
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
+    if swap:
+        callbacks.append(_SwapBack(swap))
     callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
     return callbacks
+
+
+class _SwapBack(keras.callbacks.Callback):
+    """Puts the raw weights back after `swap` put the averaged ones in at epoch end."""
+
+    def __init__(self, swap):
+        super().__init__()
+        self.swap = swap
+
+    def on_epoch_end(self, epoch, logs=None):
+        # `SwapEMAWeights.on_epoch_begin` swaps back when the average is in the model.
+        self.swap.on_epoch_begin(epoch + 1)
 
 
 def _check_tensorboard():

@@ -17,6 +17,7 @@ def make_optimizer(
     warmup_epochs=0,
     epochs=1,
     steps_per_epoch=1,
+    ema_momentum=None,
 ):
     """A Keras optimizer whose learning rate follows a per-epoch schedule.
 
@@ -40,6 +41,11 @@ def make_optimizer(
         momentum: SGD momentum.
         schedule, decay_rate, decay_epochs, warmup_epochs: see above.
         epochs, steps_per_epoch: length of the training.
+        ema_momentum: `None` for plain weights, or a float in `[0, 1]` to
+            keep an exponential moving average of the weights (Keras'
+            `use_ema`), `average = m * average + (1 - m) * weights` after
+            every step: 0.999 averages over about the last 1,000 steps.
+            `keras_fer.training.fit` validates and saves the averaged weights.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -52,14 +58,17 @@ def make_optimizer(
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: schedule={schedule!r}")
+    if ema_momentum is not None and not 0.0 <= ema_momentum <= 1.0:
+        raise ValueError(f"`ema_momentum` must be None or in [0, 1]. Received: ema_momentum={ema_momentum!r}")
     rate = _schedule(schedule, learning_rate, decay_rate, decay_epochs, warmup_epochs, epochs, steps_per_epoch)
     weight_decay = weight_decay or None
+    ema = {"use_ema": ema_momentum is not None, "ema_momentum": 0.99 if ema_momentum is None else ema_momentum}
     if name == "adam":
-        return keras.optimizers.Adam(rate, weight_decay=weight_decay)
+        return keras.optimizers.Adam(rate, weight_decay=weight_decay, **ema)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=weight_decay or 0.004)
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay or 0.004, **ema)
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+        return keras.optimizers.SGD(rate, momentum=momentum, nesterov=True, weight_decay=weight_decay, **ema)
     raise ValueError(f"`name` must be one of {OPTIMIZERS}. Received: name={name!r}")
 
 
