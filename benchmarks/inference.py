@@ -8,6 +8,13 @@ export has a batch of 1) and the file size.
 
     python benchmarks/inference.py                    # fer2013 preset
     python benchmarks/inference.py --model runs/fer2013/model.keras
+
+`--compare OTHER.keras` instead times the int8 TFLite exports of `--model`
+and OTHER against each other: the two run in turns (`--rounds` rounds of
+`--repeats` single-face calls each, the median round counts), so a machine
+whose speed drifts by 20% within minutes still gives a fair ratio.
+
+    python benchmarks/inference.py --model a.keras --compare b.keras
 """
 
 import argparse
@@ -51,10 +58,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help=".keras file (default: the fer2013 preset)")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--compare", help="a second .keras file: time both int8 exports in turns")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds of --compare")
     arguments = parser.parse_args()
     model = keras.models.load_model(arguments.model) if arguments.model else from_preset("fer2013", seed=0)
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
+    if arguments.compare:
+        compare_int8(model, keras.models.load_model(arguments.compare), faces, arguments.rounds, arguments.repeats)
+        return
     one, batch = faces[:1], faces[:64]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -74,6 +86,24 @@ def main():
             latency = median_seconds(lambda: run(one), arguments.repeats)
             throughput = 64 / median_seconds(lambda: run(batch), max(arguments.repeats // 10, 3))
             print(f"| {name} | {latency * 1e3:.2f} | {throughput:.0f} | {size_mb(path):.2f} |", flush=True)
+
+
+def compare_int8(model, other, faces, rounds, repeats):
+    """Prints the int8 ms/face of `model` and `other`, timed in turns, and their ratio."""
+    with tempfile.TemporaryDirectory() as folder:
+        runners = []
+        for index, candidate in enumerate((model, other)):
+            paths = export_tflite_variants(candidate, Path(folder) / str(index), ("int8",), representative_images=faces)
+            runners.append(LiteRTModel(paths["int8"], num_threads=1).predict)
+        one = faces[:1]
+        rounds_ms = [[], []]
+        for _ in range(rounds):
+            for index, run in enumerate(runners):
+                rounds_ms[index].append(median_seconds(lambda: run(one), repeats) * 1e3)
+    first, second = (float(np.median(times)) for times in rounds_ms)
+    print(f"int8 TFLite, one CPU thread, {rounds} rounds of {repeats} calls in turns, median round")
+    print(f"| model | ms/face (batch 1) |\n|---|---:|\n| {model.name} (--model) | {first:.3f} |\n| {other.name} (--compare) | {second:.3f} |")
+    print(f"--compare / --model: {second / first:.3f}x")
 
 
 if __name__ == "__main__":
