@@ -111,7 +111,11 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "accuracy": report[
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", DISTRIBUTED, str(tmp_path / "run"), *SMALL], capture_output=True, text=True, timeout=600
+        # Weight averaging and batch-norm recalibration swap and assign mirrored variables too.
+        [sys.executable, "-c", DISTRIBUTED, str(tmp_path / "run"), *SMALL, "optimizer.ema_momentum=0.9", "training.recalibrate_batch_norm=2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

@@ -26,7 +26,7 @@ def test_bad_ema_momentum_names_the_argument_and_the_range():
 
 
 def trainable(model):
-    return [np.array(variable) for variable in model.trainable_variables]
+    return [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
 
 
 def test_saved_model_is_the_average_not_the_last_weights(tmp_path):
@@ -54,7 +54,7 @@ class Probe(keras.callbacks.Callback):
         self.seen = []
 
     def on_epoch_end(self, epoch, logs=None):
-        average = [np.array(variable) for variable in self.model.optimizer._model_variables_moving_average]
+        average = [keras.ops.convert_to_numpy(variable) for variable in self.model.optimizer._model_variables_moving_average]
         self.seen.append((trainable(self.model), average))
 
 

@@ -1,5 +1,6 @@
 """Training and evaluation: configs, `model.fit` runs, reports."""
 
+from keras_fer.training.batch_norm import recalibrate_batch_norm
 from keras_fer.training.config import Config, config_from_dict, config_to_dict, load_config, preset_names, write_config
 from keras_fer.training.evaluation import classification_report, confusion_matrix, per_class_recall
 from keras_fer.training.fit import fit, save_for_inference
@@ -26,6 +27,7 @@ __all__ = [
     "per_class_recall",
     "prepare_run_directory",
     "preset_names",
+    "recalibrate_batch_norm",
     "save_for_inference",
     "train",
     "write_config",

@@ -106,6 +106,7 @@ class TrainingConfig:
     monitor: str = _field("val_balanced_accuracy", choices=MONITORS)
     augmentation: typing.Union[bool, dict] = _field(True, keywords_of=augment.augmentation)
     early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)
+    recalibrate_batch_norm: int = _field(0, minimum=0)
     tensorboard: bool = _field(False)
     jit_compile: bool = _field(True)
     mixed_precision: typing.Optional[str] = _field(None, choices=MIXED_PRECISION)

@@ -1,6 +1,7 @@
 """`model.fit` with the callbacks of a resumable, logged training run."""
 
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import keras
 
 from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.losses import ClassBalancedLoss
+from keras_fer.training.batch_norm import recalibrate_batch_norm
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 
@@ -28,6 +30,7 @@ def fit(
     monitor="val_balanced_accuracy",
     augmentation=True,
     early_stopping_patience=None,
+    recalibrate_batch_norm=0,
     tensorboard=False,
     jit_compile=True,
     seed=0,
@@ -59,6 +62,11 @@ def fit(
             arguments (e.g. `{"erasing_scale": None}`).
         early_stopping_patience: epochs without improvement of `monitor`
             before stopping, or `None` to train all `epochs`.
+        recalibrate_batch_norm: before each validation, re-estimate the
+            batch-normalization statistics on this many training batches
+            (the same shuffled, unaugmented ones each time) with
+            `recalibrate_batch_norm`; 0 for the statistics training left.
+            The saved model keeps the re-estimated ones.
         tensorboard: whether to write TensorBoard logs.
         jit_compile: compile the train step with XLA.
         seed: seed of the shuffle and the augmentation.
@@ -83,6 +91,10 @@ def fit(
     )
     ema = getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema
     callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema)
+    if recalibrate_batch_norm:
+        # After `SwapEMAWeights`, so that the statistics are the averaged weights'.
+        batches = functools.partial(train.batches, batch_size, shuffle=True, seed=seed)
+        callbacks.insert(int(ema), _RecalibrateBatchNorm(batches, recalibrate_batch_norm))
     if isinstance(augmentation, dict):
         augment = default_augmentation(**augmentation, seed=seed)
     else:
@@ -137,6 +149,17 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
         callbacks.append(_SwapBack(swap))
     callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
     return callbacks
+
+
+class _RecalibrateBatchNorm(keras.callbacks.Callback):
+    """Re-estimates the batch-normalization statistics before each evaluation."""
+
+    def __init__(self, make_batches, max_batches):
+        super().__init__()
+        self.make_batches, self.max_batches = make_batches, max_batches
+
+    def on_test_begin(self, logs=None):
+        recalibrate_batch_norm(self.model, self.make_batches(), self.max_batches)
 
 
 class _SwapBack(keras.callbacks.Callback):

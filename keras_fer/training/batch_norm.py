@@ -1,0 +1,74 @@
+"""Batch-normalization statistics re-estimated for the weights a model has now."""
+
+import keras
+
+
+def recalibrate_batch_norm(model, batches, max_batches=None):
+    """Re-estimates every `BatchNormalization` layer's moving mean and variance.
+
+    During training each layer keeps a moving average of the statistics of
+    the last few batches (about 10 at momentum 0.9), taken on augmented
+    images and on weights that have moved on since. Averaged weights
+    (`optimizer.ema_momentum`) never produced those statistics at all.
+    This runs the model in training mode over `batches` and sets each
+    layer's statistics to the mean, over the batches, of the batch mean and
+    variance. Only those statistics change (and random-number states: in
+    training mode dropout and mixing draw numbers); the layers' momentum is
+    restored afterwards. Layers nested in other layers (CBAM's) count.
+
+    Args:
+        model: a built Keras model.
+        batches: an iterable of image batches or `(images, labels)` pairs,
+            e.g. `dataset.batches(64)` of the training split, without
+            augmentation.
+        max_batches: stop after this many batches, `None` for all.
+
+    Returns:
+        The number of batches used (0 when the model has no
+        `BatchNormalization` layer: nothing to do, `batches` is not read).
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
+    >>> recalibrate_batch_norm(model, [np.array([[0.0, 1.0], [2.0, 5.0]])])
+    1
+    >>> keras.ops.convert_to_numpy(model.layers[0].moving_mean).tolist()
+    [1.0, 3.0]
+    """
+    layers = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return 0
+    momenta = [layer.momentum for layer in layers]
+    statistics = [variable for layer in layers for variable in (layer.moving_mean, layer.moving_variance)]
+    sums, count = None, 0
+    try:
+        # At momentum 0 a training-mode call leaves each layer's moving
+        # statistics equal to the batch's; they are summed here.
+        for layer in layers:
+            layer.momentum = 0.0
+        forward = _forward(model)
+        for batch in batches:
+            if max_batches is not None and count >= max_batches:
+                break
+            forward(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            values = [keras.ops.convert_to_numpy(variable) for variable in statistics]
+            sums = values if sums is None else [total + value for total, value in zip(sums, values)]
+            count += 1
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    if not count:
+        raise ValueError("`batches` held no batch: the statistics cannot be re-estimated from nothing.")
+    for variable, total in zip(statistics, sums):
+        variable.assign(total / count)
+    return count
+
+
+def _forward(model):
+    """`model(images, training=True)`, as a graph on TensorFlow (a fresh one: it holds momentum 0)."""
+    if keras.backend.backend() != "tensorflow":
+        return lambda images: model(images, training=True)
+    import tensorflow as tf
+
+    return tf.function(lambda images: model(images, training=True), reduce_retracing=True)
