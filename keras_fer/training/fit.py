@@ -1,11 +1,13 @@
 """`model.fit` with the callbacks of a resumable, logged training run."""
 
 import csv
+import dataclasses
 import functools
 import json
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.losses import ClassBalancedLoss
@@ -78,6 +80,7 @@ def fit(
     run_dir = Path(run_dir)
     train.check_model(model)
     validation.check_model(model)
+    validation = _labels_like(train, validation)
     # Whole batches only (one XLA compilation of the train step, see
     # `FERDataset.batches`), unless the split is smaller than one batch.
     drop_remainder = train.num_examples >= batch_size
@@ -109,6 +112,23 @@ def fit(
     )
     save_for_inference(keras.models.load_model(run_dir / MODEL_FILE), run_dir / MODEL_FILE)
     return history
+
+
+def _labels_like(train, validation):
+    """`validation` with labels of the training labels' kind.
+
+    Keras picks the accuracy of `"accuracy"` from the training targets: on
+    class indices against probabilities it would measure nonsense.
+    """
+    if train.labels.ndim == validation.labels.ndim:
+        return validation
+    if train.labels.ndim == 2:
+        one_hot = np.eye(len(validation.class_names), dtype="float32")[validation.labels]
+        return dataclasses.replace(validation, labels=one_hot)
+    raise ValueError(
+        "The training labels are class indices but the validation labels are probabilities: "
+        "give both splits the same kind of label (e.g. the same FER+ `label_mode`)."
+    )
 
 
 def save_for_inference(model, path):

@@ -1,0 +1,45 @@
+"""`fit` with probability targets for training and class indices for validation."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from keras_fer.data import FERDataset
+from keras_fer.training import fit
+from tests.testing import tiny_resnet
+
+CLASSES = ("a", "b", "c")
+
+
+def faces(count, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 16, 16, 1), dtype="uint8"), np.arange(count) % 3
+
+
+def test_hard_validation_labels_are_scored_against_soft_training_targets(tmp_path):
+    images, labels = faces(24, seed=0)
+    soft = (0.7 * np.eye(3)[labels] + 0.1).astype("float32")
+    validation_images, validation_labels = faces(9, seed=1)
+    fit(
+        tiny_resnet(),
+        FERDataset(images, soft, CLASSES),
+        FERDataset(validation_images, validation_labels, CLASSES),
+        tmp_path,
+        epochs=1,
+        batch_size=8,
+        augmentation=False,
+        verbose=0,
+    )
+    with open(tmp_path / "history.csv", newline="") as file:
+        logged = float(next(csv.DictReader(file))["val_accuracy"])
+    predicted = keras.models.load_model(tmp_path / "model.keras").predict(validation_images.astype("float32"), verbose=0)
+    assert logged == pytest.approx(np.mean(predicted.argmax(1) == validation_labels), abs=1e-6)
+
+
+def test_soft_validation_labels_against_class_indices_are_an_error(tmp_path):
+    images, labels = faces(8, seed=0)
+    with pytest.raises(ValueError, match="training labels are class indices but the validation labels are probabilities"):
+        fit(tiny_resnet(), FERDataset(images, labels, CLASSES), FERDataset(images, np.eye(3, dtype="float32")[labels], CLASSES), tmp_path)
+    assert not (tmp_path / "history.csv").exists()
