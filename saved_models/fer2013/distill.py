@@ -1,0 +1,88 @@
+"""Stage 6 of the FER2013 model (experiment, not shipped yet): self-distillation.
+
+Each training face's target is half its one-hot label and half the mean
+prediction of the teacher models on the face and on its mirror image. The
+student starts from a teacher's weights and trains with
+`keras_fer.training.fit` on stage 5's recipe: no class weighting, AdamW
+2e-4 cosine with weight decay 0.01, flip and affine augmentation,
+batch-norm statistics re-estimated on 100 training batches before each
+validation, best by validation accuracy. Validation labels stay the
+dataset's. See the model card, "Tried from this model".
+
+    python saved_models/fer2013/distill.py --teachers runs/fer2013-stage5.keras runs/fer2013-stage4.keras \\
+        --start runs/fer2013-stage5.keras --data ../shared/data/fer2013 --output runs/fer2013-stage6
+"""
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_fer.training import build_model, fit, load_config, load_splits, write_config  # noqa: E402
+
+
+def teacher_targets(teachers, images, labels, num_classes, label_weight=0.5, batch_size=256):
+    """`label_weight * one_hot + (1 - label_weight) * mean teacher prediction over the faces and their mirrors`."""
+    images = images.astype("float32")
+    predictions = 0.0
+    for teacher in teachers:
+        predictions = predictions + teacher.predict(images, batch_size=batch_size, verbose=0)
+        predictions = predictions + teacher.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)
+    predictions = predictions / (2 * len(teachers))
+    return (label_weight * np.eye(num_classes)[labels] + (1 - label_weight) * predictions).astype("float32")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teachers", nargs="+", required=True, help=".keras models whose predictions are the soft targets")
+    parser.add_argument("--start", required=True, help=".keras model the student starts from")
+    parser.add_argument("--data", required=True, help="the FER2013 image folders (train/, val/)")
+    parser.add_argument("--output", required=True, help="a new run directory")
+    parser.add_argument("--epochs", type=int, default=7)
+    arguments = parser.parse_args()
+    output = Path(arguments.output)
+    output.mkdir(parents=True, exist_ok=False)
+    config = load_config(
+        "fer2013",
+        [
+            f"data.path={arguments.data}",
+            f"model.weights={arguments.start}",
+            "model.spatial_kernel_size=3",
+            "loss.weighting=none",
+            "optimizer.learning_rate=0.0002",
+            "optimizer.weight_decay=0.01",
+            f"training.epochs={arguments.epochs}",
+            "training.monitor=val_accuracy",
+            "training.augmentation={erasing_scale: null, noise_stddev: 0}",
+            "training.recalibrate_batch_norm=100",
+        ],
+    )
+    write_config(config, output / "config.yaml")
+    keras.utils.set_random_seed(config.training.seed)
+    train, validation = load_splits(**dataclasses.asdict(config.data))
+    teachers = [keras.models.load_model(path) for path in arguments.teachers]
+    targets = teacher_targets(teachers, train.images, train.labels, len(train.class_names))
+    print(f"teachers' accuracy on the training faces: {np.mean(targets.argmax(1) == train.labels):.4f}")
+    model = build_model(config.model, num_classes=len(train.class_names), seed=config.training.seed)
+    settings = dataclasses.asdict(config.training)
+    for key in ("mixed_precision", "distribute"):
+        settings.pop(key)
+    fit(
+        model,
+        dataclasses.replace(train, labels=targets),
+        validation,
+        output,
+        loss=dataclasses.asdict(config.loss),
+        optimizer=dataclasses.asdict(config.optimizer),
+        verbose=2,
+        **settings,
+    )
+
+
+if __name__ == "__main__":
+    main()
