@@ -9,6 +9,7 @@ import pytest
 
 from keras_fer.layers import CBAMBlock
 from keras_fer.training import load_config, load_splits, recalibrate_batch_norm, train
+from keras_fer.training.fit import _RecalibrateBatchNorm
 from tests.testing import SMALL, random_images, tiny_resnet
 
 
@@ -47,6 +48,23 @@ def test_every_layer_of_a_resnet_is_recalibrated_including_cbam():
         if isinstance(layer, CBAMBlock):
             assert not np.allclose(keras.ops.convert_to_numpy(layer.spatial_norm.moving_variance), 1.0)
             assert layer.spatial_norm.momentum == pytest.approx(0.9)
+
+
+def test_one_traced_forward_pass_serves_every_epoch():
+    model = tiny_resnet()
+    batches = [random_images(8, seed=seed) for seed in range(2)]
+    callback = _RecalibrateBatchNorm(lambda: iter(batches), None)
+    callback.set_model(model)
+    callback.on_test_begin()
+    kernel = model.get_layer("stem_conv").kernel
+    kernel.assign(keras.ops.convert_to_numpy(kernel) * 2.0)  # the weights move between epochs
+    callback.on_test_begin()
+    stem = keras.Model(model.input, model.get_layer("stem_conv").output)
+    means, variances = batch_statistics([np.array(stem(batch)) for batch in batches])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("stem_bn").moving_mean), means, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("stem_bn").moving_variance), variances, rtol=1e-4)
+    if keras.backend.backend() == "tensorflow":
+        assert callback.forward.experimental_get_tracing_count() == 1
 
 
 def test_no_batch_norm_reads_nothing_and_no_batches_is_an_error():

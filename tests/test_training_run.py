@@ -101,7 +101,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from keras_fer.training import distribution_strategy, load_config, train
-config = load_config("synthetic", sys.argv[2:] + ["training.epochs=1", "training.distribute=mirrored", "output.path=" + sys.argv[1]])
+config = load_config("synthetic", sys.argv[2:] + ["training.epochs=2", "training.distribute=mirrored", "output.path=" + sys.argv[1]])
 strategy = distribution_strategy("mirrored")
 _, report = train(config, verbose=0)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "accuracy": report["accuracy"]}))
@@ -111,7 +111,8 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "accuracy": report[
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     result = subprocess.run(
-        # Weight averaging and batch-norm recalibration swap and assign mirrored variables too.
+        # Weight averaging and batch-norm recalibration swap and assign mirrored variables too,
+        # the second epoch with the recalibration traced in the first.
         [sys.executable, "-c", DISTRIBUTED, str(tmp_path / "run"), *SMALL, "optimizer.ema_momentum=0.9", "training.recalibrate_batch_norm=2"],
         capture_output=True,
         text=True,

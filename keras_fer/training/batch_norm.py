@@ -36,6 +36,11 @@ def recalibrate_batch_norm(model, batches, max_batches=None):
     >>> keras.ops.convert_to_numpy(model.layers[0].moving_mean).tolist()
     [1.0, 3.0]
     """
+    return _recalibrate(model, batches, max_batches, forward=None)
+
+
+def _recalibrate(model, batches, max_batches, forward):
+    """`recalibrate_batch_norm` with the training-mode call `forward` of `_forward(model)`, made here when `None`."""
     layers = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return 0
@@ -47,7 +52,7 @@ def recalibrate_batch_norm(model, batches, max_batches=None):
         # statistics equal to the batch's; they are summed here.
         for layer in layers:
             layer.momentum = 0.0
-        forward = _forward(model)
+        forward = forward or _forward(model)
         for batch in batches:
             if max_batches is not None and count >= max_batches:
                 break
@@ -66,7 +71,11 @@ def recalibrate_batch_norm(model, batches, max_batches=None):
 
 
 def _forward(model):
-    """`model(images, training=True)`, as a graph on TensorFlow (a fresh one: it holds momentum 0)."""
+    """`model(images, training=True)`, as a graph on TensorFlow.
+
+    The graph holds the momentum the layers had when it was traced, so it is
+    traced inside `_recalibrate` (momentum 0) and only ever called there.
+    """
     if keras.backend.backend() != "tensorflow":
         return lambda images: model(images, training=True)
     import tensorflow as tf

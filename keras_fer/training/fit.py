@@ -11,7 +11,7 @@ import numpy as np
 
 from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.losses import ClassBalancedLoss
-from keras_fer.training.batch_norm import recalibrate_batch_norm
+from keras_fer.training.batch_norm import _forward, _recalibrate
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 
@@ -172,14 +172,20 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
 
 
 class _RecalibrateBatchNorm(keras.callbacks.Callback):
-    """Re-estimates the batch-normalization statistics before each evaluation."""
+    """Re-estimates the batch-normalization statistics before each evaluation.
+
+    One traced forward pass serves every epoch: tracing a fresh one each time
+    cost more than the batches it ran.
+    """
 
     def __init__(self, make_batches, max_batches):
         super().__init__()
         self.make_batches, self.max_batches = make_batches, max_batches
+        self.forward = None
 
     def on_test_begin(self, logs=None):
-        recalibrate_batch_norm(self.model, self.make_batches(), self.max_batches)
+        self.forward = self.forward or _forward(self.model)
+        _recalibrate(self.model, self.make_batches(), self.max_batches, self.forward)
 
 
 class _SwapBack(keras.callbacks.Callback):
