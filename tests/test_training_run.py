@@ -181,10 +181,12 @@ def test_stage_6_targets_mix_labels_with_flip_averaged_teachers():
     teacher = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
     teacher.layers[-1].set_weights([np.array([[1, 0], [0, 1], [0, 0], [0, 0]], "float32"), np.zeros(2, "float32")])
     images = np.array([[[1, 3], [0, 0]], [[2, 2], [5, 0]]], "uint8")[..., None]
-    targets = script["teacher_targets"]([teacher, teacher], images, np.array([0, 1]), num_classes=2)
+    predictions = script["teacher_predictions"]([teacher, teacher], images)
+    targets = script["teacher_targets"](predictions, np.array([0, 1]))
 
     def softmax(logits):
         return np.exp(logits) / np.exp(logits).sum()
 
     first = (softmax([1.0, 3.0]) + softmax([3.0, 1.0])) / 2
+    np.testing.assert_allclose(predictions, [first, [0.5, 0.5]], rtol=1e-6)
     np.testing.assert_allclose(targets, [0.5 * np.array([1, 0]) + 0.5 * first, [0.25, 0.75]], rtol=1e-6)

@@ -15,6 +15,7 @@ dataset's. See the model card, "Tried from this model".
 
 import argparse
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -26,15 +27,19 @@ import numpy as np  # noqa: E402
 from keras_fer.training import build_model, fit, load_config, load_splits, write_config  # noqa: E402
 
 
-def teacher_targets(teachers, images, labels, num_classes, label_weight=0.5, batch_size=256):
-    """`label_weight * one_hot + (1 - label_weight) * mean teacher prediction over the faces and their mirrors`."""
+def teacher_predictions(teachers, images, batch_size=256):
+    """The mean prediction of `teachers` over the faces and their mirror images."""
     images = images.astype("float32")
     predictions = 0.0
     for teacher in teachers:
         predictions = predictions + teacher.predict(images, batch_size=batch_size, verbose=0)
         predictions = predictions + teacher.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)
-    predictions = predictions / (2 * len(teachers))
-    return (label_weight * np.eye(num_classes)[labels] + (1 - label_weight) * predictions).astype("float32")
+    return predictions / (2 * len(teachers))
+
+
+def teacher_targets(predictions, labels, label_weight=0.5):
+    """`label_weight * one_hot(labels) + (1 - label_weight) * predictions`."""
+    return (label_weight * np.eye(predictions.shape[1])[labels] + (1 - label_weight) * predictions).astype("float32")
 
 
 def main():
@@ -66,8 +71,13 @@ def main():
     keras.utils.set_random_seed(config.training.seed)
     train, validation = load_splits(**dataclasses.asdict(config.data))
     teachers = [keras.models.load_model(path) for path in arguments.teachers]
-    targets = teacher_targets(teachers, train.images, train.labels, len(train.class_names))
-    print(f"teachers' accuracy on the training faces: {np.mean(targets.argmax(1) == train.labels):.4f}")
+    predictions = teacher_predictions(teachers, train.images)
+    # Of the predictions, not of the targets: half a one-hot label always wins their argmax.
+    accuracy = float(np.mean(predictions.argmax(1) == train.labels))
+    print(f"teachers' accuracy on the training faces: {accuracy:.4f}")
+    record = {"teachers": arguments.teachers, "start": arguments.start, "teachers_train_accuracy": round(accuracy, 4)}
+    (output / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
+    targets = teacher_targets(predictions, train.labels)
     model = build_model(config.model, num_classes=len(train.class_names), seed=config.training.seed)
     settings = dataclasses.asdict(config.training)
     for key in ("mixed_precision", "distribute"):
