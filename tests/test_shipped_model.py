@@ -1,0 +1,39 @@
+"""The model installed with keras-fer reproduces its card's report on the real FER2013 PublicTest split."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_fer.data import load_fer2013
+from keras_fer.inference.models import shipped_model_path
+from keras_fer.training import classification_report
+from keras_fer.training.report import predict_probabilities
+from tests.testing_data import FER2013, needs_fer2013
+
+CARD = Path(__file__).resolve().parents[1] / "saved_models" / "fer2013"
+
+
+@needs_fer2013
+def test_shipped_model_reproduces_report_json():
+    expected = json.loads((CARD / "report.json").read_text())
+    validation = load_fer2013(FER2013, "val")
+    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path()), validation, batch_size=256)
+    report = classification_report(validation.labels, probabilities, validation.class_names)
+    assert expected["num_examples"] == len(validation.labels) == 3579 and not expected["test_time_flip"]
+    # Another CPU's float rounding may tip one close call: one face moved, no more.
+    moved = np.abs(np.subtract(report["confusion_matrix"], expected["confusion_matrix"])).sum() // 2
+    assert moved <= 1, report["confusion_matrix"]
+    assert abs(report["accuracy"] - expected["accuracy"]) <= 1 / 3579 + 1e-4
+    if not moved:
+        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+            assert abs(report[key] - expected[key]) < 1e-4, key
+
+
+def test_cards_quote_report_json():
+    report = json.loads((CARD / "report.json").read_text())
+    accuracy, balanced = (f"{100 * report[key]:.2f}%" for key in ("accuracy", "balanced_accuracy"))
+    assert f"| accuracy | **{accuracy}** |" in (CARD / "README.md").read_text()
+    assert f"| balanced accuracy (mean class recall) | **{balanced}** |" in (CARD / "README.md").read_text()
+    assert f"| {accuracy} | {balanced} |" in (CARD.parent / "README.md").read_text()
