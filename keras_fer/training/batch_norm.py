@@ -80,4 +80,4 @@ def _forward(model):
         return lambda images: model(images, training=True)
     import tensorflow as tf
 
-    return tf.function(lambda images: model(images, training=True), reduce_retracing=True)
+    return tf.function(lambda images: model(images, training=True), reduce_retracing=True, autograph=False)
