@@ -43,3 +43,20 @@ def test_flip_averages_the_predictions_of_both_mirror_images():
     flipped = predict_probabilities(model, dataset, batch_size=3, flip=True)
     np.testing.assert_allclose(flipped, expected, atol=1e-6)
     assert np.abs(flipped - predict_probabilities(model, dataset, batch_size=3)).max() > 1e-4
+
+
+def test_histories_of_consecutive_runs_join_with_epochs_numbered_on(tmp_path):
+    from PIL import Image
+
+    from keras_fer.training.report import plot_training_curves, read_histories
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("epoch,loss,val_loss\n0,2.0,2.5\n1,1.5,2.0\n")
+    second.write_text("epoch,loss,val_loss,accuracy\n0,1.2,1.9,0.5\n1,1.1,1.8,0.6\n2,1.0,1.7,0.7\n")
+    rows, starts = read_histories([first, second])
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5] and starts == [1, 3]
+    assert [row["loss"] for row in rows] == ["2.0", "1.5", "1.2", "1.1", "1.0"]
+    assert [row.get("accuracy") for row in rows] == [None, None, "0.5", "0.6", "0.7"]
+    plot_training_curves([first, second], tmp_path / "curves.png")
+    # Two panels (loss, accuracy) of 4 x 3.4 inches at 110 dpi.
+    assert Image.open(tmp_path / "curves.png").size == (880, 374)

@@ -85,21 +85,46 @@ def plot_confusion_matrix(counts, class_names, path):
 
 
 def plot_training_curves(history_path, path):
-    """Saves loss and metrics per epoch, training and validation, from a `CSVLogger` file."""
-    with open(history_path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    curves = [(key, title) for key, title in CURVES if rows and key in rows[0]]
+    """Saves loss and metrics per epoch, training and validation, from a `CSVLogger` file.
+
+    `history_path` may also be a list of the logs of runs that each started
+    from the previous one's weights (`model.weights`): they are drawn as one
+    run, epochs numbered on, with a dotted line where each later run starts.
+    """
+    rows, starts = read_histories([history_path] if isinstance(history_path, (str, Path)) else history_path)
+    curves = [(key, title) for key, title in CURVES if any(key in row for row in rows)]
     figure, axes = _figure(ncols=len(curves), figsize=(4 * len(curves), 3.4))
-    epochs = [int(row["epoch"]) + 1 for row in rows]
+    epochs = [row["epoch"] for row in rows]
     for ax, (key, title) in zip(np.atleast_1d(axes), curves):
         for prefix, label in (("", "training"), ("val_", "validation")):
-            if prefix + key in rows[0]:
-                ax.plot(epochs, [float(row[prefix + key]) for row in rows], marker="o", markersize=3, label=label)
+            if any(prefix + key in row for row in rows):
+                values = [float(row.get(prefix + key) or "nan") for row in rows]
+                ax.plot(epochs, values, marker="o", markersize=3, label=label)
+        for start in starts[1:]:
+            ax.axvline(start - 0.5, color="gray", linestyle=":", linewidth=1)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     _save(figure, path)
+
+
+def read_histories(history_paths):
+    """Joins `CSVLogger` files of consecutive runs.
+
+    Returns:
+        `(rows, starts)`: the rows as dicts of strings, except `"epoch"`,
+        numbered on from 1 across the files; and the joined epoch at which
+        each file starts.
+    """
+    rows, starts = [], []
+    for history_path in history_paths:
+        with open(history_path, newline="") as file:
+            run = list(csv.DictReader(file))
+        offset = rows[-1]["epoch"] if rows else 0
+        starts.append(offset + 1)
+        rows += [{**row, "epoch": offset + int(row["epoch"]) + 1} for row in run]
+    return rows, starts
 
 
 def _figure(ncols=1, figsize=None):
