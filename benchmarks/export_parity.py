@@ -1,8 +1,9 @@
 """Parity of every export format with `model.predict`, on the same 200 faces.
 
 Prints, for SavedModel and TFLite float32 / float16 / int8 (run with
-LiteRT), the largest absolute probability difference from `model.predict`
-and the top-1 agreement, plus file sizes.
+LiteRT), the largest absolute probability difference from `model.predict`,
+the top-1 agreement, file sizes and accuracy against the faces' labels
+(the Keras model's own in the first row).
 
     python benchmarks/export_parity.py --model runs/fer2013/model.keras \\
         --config fer2013 --data ../shared/data/fer2013
@@ -32,11 +33,11 @@ def main():
     config = load_config(arguments.config, overrides).data
     height, width, channels = model.input_shape[1:]
     validation = load_config_split(config, config.validation_split, (height, width), channels)
-    images = validation.images[np.random.default_rng(0).permutation(validation.num_examples)[: arguments.count]]
+    chosen = np.random.default_rng(0).permutation(validation.num_examples)[: arguments.count]
     calibration = representative_images(model, arguments.config, overrides)
     with tempfile.TemporaryDirectory() as folder:
-        rows = compare_formats(model, images, folder, calibration)
-    print(f"{len(images)} faces from {config.dataset} {config.validation_split}; int8 calibrated on {len(calibration)} training faces")
+        rows = compare_formats(model, validation.images[chosen], folder, calibration, labels=validation.labels[chosen])
+    print(f"{len(chosen)} faces from {config.dataset} {config.validation_split}; int8 calibrated on {len(calibration)} training faces")
     print(format_comparison(rows))
 
 

@@ -15,8 +15,9 @@ from keras_fer.models import from_preset
 def trained(trained_tiny, tmp_path_factory):
     """The tiny model trained on synthetic faces (conftest.py), its exports and 200 held-out faces."""
     model, faces = trained_tiny
-    test_images = make_faces(30, image_size=32, seed=1).images[:200]
-    rows = compare_formats(model, test_images, tmp_path_factory.mktemp("exports"), faces.images[:200])
+    test_faces = make_faces(30, image_size=32, seed=1)
+    test_images, test_labels = test_faces.images[:200], test_faces.labels[:200]
+    rows = compare_formats(model, test_images, tmp_path_factory.mktemp("exports"), faces.images[:200], labels=test_labels)
     exports = {row["format"].replace("tflite ", ""): row["path"] for row in rows}
     return model, exports, test_images, model.predict(test_images.astype("float32"), verbose=0), rows
 
@@ -59,7 +60,10 @@ def test_int8_tflite_agrees_with_keras(trained):
     # A tiny model trained for seconds leaves near-ties that int8 rounding flips; the
     # 98% target is measured on the shipped model by benchmarks/export_parity.py.
     assert rows[-1]["format"] == "tflite int8" and rows[-1]["top1_agreement"] == agrees.mean()
-    assert "| tflite int8 |" in format_comparison(rows)
+    labels = make_faces(30, image_size=32, seed=1).labels[:200]
+    assert rows[-1]["accuracy"] == np.mean(probabilities.argmax(-1) == labels)
+    assert rows[0]["format"] == "keras" and rows[0]["accuracy"] == np.mean(expected.argmax(-1) == labels)
+    assert "| tflite int8 |" in format_comparison(rows) and format_comparison(rows).startswith("| format | max abs difference | top-1 agreement | size (MB) | accuracy |")
     assert agrees.mean() >= 0.9 and confident.mean() >= 0.5 and agrees[confident].mean() >= 0.98, (agrees.mean(), agrees[confident].mean())
     sizes = {q: exports[q].stat().st_size for q in ("none", "float16", "int8")}
     assert sizes["int8"] < sizes["float16"] < sizes["none"]

@@ -11,7 +11,7 @@ from keras_fer.export.litert import LiteRTModel
 TFLITE_QUANTIZATIONS = ("none", "float16", "int8")
 
 
-def compare_formats(model, images, folder, representative_images):
+def compare_formats(model, images, folder, representative_images, labels=None):
     """Exports `model` to SavedModel and the three TFLites in `folder` and runs each on `images`.
 
     Args:
@@ -19,11 +19,14 @@ def compare_formats(model, images, folder, representative_images):
         images: uint8 faces `(n, height, width, channels)` at its input size.
         folder: a new or empty folder for the exports.
         representative_images: uint8 faces that calibrate the int8 model.
+        labels: optional class indices of `images`.
 
     Returns:
         One dict per format: `format`, `path`, `megabytes` (file size),
         `max_abs_difference` (largest probability difference from
-        `model.predict`) and `top1_agreement` (fraction of equal argmax).
+        `model.predict`) and `top1_agreement` (fraction of equal argmax);
+        with `labels`, also `accuracy`, and a first row for the Keras model
+        itself (`format` `"keras"`, `path` and `megabytes` `None`).
     """
     folder = Path(folder)
     expected = model.predict(np.asarray(images, "float32"), verbose=0)
@@ -32,23 +35,31 @@ def compare_formats(model, images, folder, representative_images):
     outputs = {"savedmodel": (saved_model, loaded.serve(tf.constant(images)).numpy())}
     for quantize, path in export_tflite_variants(model, folder, TFLITE_QUANTIZATIONS, representative_images).items():
         outputs[f"tflite {quantize}"] = (path, LiteRTModel(path).predict(images))
-    return [
-        {
+    rows = []
+    if labels is not None:
+        outputs = {"keras": (None, expected), **outputs}
+    for name, (path, probabilities) in outputs.items():
+        row = {
             "format": name,
             "path": path,
-            "megabytes": _size(path) / 1e6,
+            "megabytes": _size(path) / 1e6 if path is not None else None,
             "max_abs_difference": float(np.abs(probabilities - expected).max()),
             "top1_agreement": float(np.mean(probabilities.argmax(-1) == expected.argmax(-1))),
         }
-        for name, (path, probabilities) in outputs.items()
-    ]
+        if labels is not None:
+            row["accuracy"] = float(np.mean(probabilities.argmax(-1) == np.asarray(labels)))
+        rows.append(row)
+    return rows
 
 
 def format_comparison(rows):
     """The rows of `compare_formats` as a Markdown table."""
-    lines = ["| format | max abs difference | top-1 agreement | size (MB) |", "|---|---:|---:|---:|"]
+    scored = all("accuracy" in row for row in rows)
+    lines = ["| format | max abs difference | top-1 agreement | size (MB) |" + (" accuracy |" if scored else ""), "|---|---:|---:|---:|" + ("---:|" if scored else "")]
     for row in rows:
-        lines.append(f"| {row['format']} | {row['max_abs_difference']:.2e} | {row['top1_agreement']:.1%} | {row['megabytes']:.2f} |")
+        size = f"{row['megabytes']:.2f}" if row["megabytes"] is not None else ""
+        line = f"| {row['format']} | {row['max_abs_difference']:.2e} | {row['top1_agreement']:.1%} | {size} |"
+        lines.append(line + (f" {row['accuracy']:.2%} |" if scored else ""))
     return "\n".join(lines)
 
 
