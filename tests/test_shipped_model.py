@@ -8,7 +8,7 @@ import numpy as np
 
 from keras_fer.data import load_fer2013
 from keras_fer.inference.models import shipped_model_path
-from keras_fer.training import classification_report
+from keras_fer.training import classification_report, load_config
 from keras_fer.training.report import predict_probabilities
 from tests.testing_data import FER2013, needs_fer2013
 
@@ -37,3 +37,10 @@ def test_cards_quote_report_json():
     assert f"| accuracy | **{accuracy}** |" in (CARD / "README.md").read_text()
     assert f"| balanced accuracy (mean class recall) | **{balanced}** |" in (CARD / "README.md").read_text()
     assert f"| {accuracy} | {balanced} |" in (CARD.parent / "README.md").read_text()
+
+
+def test_every_stage_config_still_loads():
+    # The card's recipe is these files: a config schema change must not strand them.
+    stages = {path.name: load_config(str(path)) for path in sorted(CARD.glob("*.yaml"))}
+    assert len(stages) >= 11
+    assert stages["config.yaml"].model.spatial_kernel_size == 3 and stages["config.yaml"].loss.weighting == "none"

@@ -25,7 +25,7 @@ class Recognizer:
         batch_size: faces classified per call.
         flip: average each face's probabilities with its mirror image's
             (test-time augmentation). Twice the compute; for the shipped
-            model, 65.52% instead of 64.26% accuracy on FER2013 PublicTest
+            model, 65.97% instead of 65.55% accuracy on FER2013 PublicTest
             (its model card). `explain` does not flip.
 
     Example:

@@ -1,4 +1,4 @@
-"""Stage 6 of the FER2013 model (experiment, not shipped yet): self-distillation.
+"""Stages 6 and 7 of the shipped FER2013 model: self-distillation.
 
 Each training face's target is half its one-hot label and half the mean
 prediction of the teacher models on the face and on its mirror image. The
@@ -7,10 +7,15 @@ student starts from a teacher's weights and trains with
 2e-4 cosine with weight decay 0.01, flip and affine augmentation,
 batch-norm statistics re-estimated on 100 training batches before each
 validation, best by validation accuracy. Validation labels stay the
-dataset's. See the model card, "Tried from this model".
+dataset's. Writes the run directory of `keras-fer train` (config.yaml,
+model.keras, history.csv) and distillation.json (teachers, start, the
+teachers' accuracy on the training faces). See the model card, stages 6-7:
 
     python saved_models/fer2013/distill.py --teachers runs/fer2013-stage5.keras runs/fer2013-stage4.keras \\
-        --start runs/fer2013-stage5.keras --data ../shared/data/fer2013 --output runs/fer2013-stage6
+        --start runs/fer2013-stage5.keras --data ../shared/data/fer2013 --output runs/fer2013-distill
+    python saved_models/fer2013/distill.py \\
+        --teachers runs/fer2013-distill/model.keras runs/fer2013-stage5.keras runs/fer2013-stage4.keras \\
+        --start runs/fer2013-distill/model.keras --data ../shared/data/fer2013 --output runs/fer2013-distill2
 """
 
 import argparse
