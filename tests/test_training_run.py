@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
+from keras_fer.data import FERDataset
 from keras_fer.layers import CBAMBlock
 from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
@@ -181,7 +182,8 @@ def test_stage_6_targets_mix_labels_with_flip_averaged_teachers():
     teacher = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
     teacher.layers[-1].set_weights([np.array([[1, 0], [0, 1], [0, 0], [0, 0]], "float32"), np.zeros(2, "float32")])
     images = np.array([[[1, 3], [0, 0]], [[2, 2], [5, 0]]], "uint8")[..., None]
-    predictions = script["teacher_predictions"]([teacher, teacher], images)
+    faces = FERDataset(images, np.array([0, 1], "int32"), ("a", "b"))
+    predictions = script["teacher_predictions"]([teacher, teacher], faces, batch_size=1)
     targets = script["teacher_targets"](predictions, np.array([0, 1]))
 
     def softmax(logits):

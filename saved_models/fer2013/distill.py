@@ -30,16 +30,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_fer.training import build_model, fit, load_config, load_splits, write_config  # noqa: E402
+from keras_fer.training.report import predict_probabilities  # noqa: E402
 
 
-def teacher_predictions(teachers, images, batch_size=256):
-    """The mean prediction of `teachers` over the faces and their mirror images."""
-    images = images.astype("float32")
-    predictions = 0.0
-    for teacher in teachers:
-        predictions = predictions + teacher.predict(images, batch_size=batch_size, verbose=0)
-        predictions = predictions + teacher.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)
-    return predictions / (2 * len(teachers))
+def teacher_predictions(teachers, dataset, batch_size=256):
+    """The mean prediction of `teachers` over a dataset's faces and their mirror images."""
+    return sum(predict_probabilities(teacher, dataset, batch_size, flip=True) for teacher in teachers) / len(teachers)
 
 
 def teacher_targets(predictions, labels, label_weight=0.5):
@@ -76,7 +72,7 @@ def main():
     keras.utils.set_random_seed(config.training.seed)
     train, validation = load_splits(**dataclasses.asdict(config.data))
     teachers = [keras.models.load_model(path) for path in arguments.teachers]
-    predictions = teacher_predictions(teachers, train.images)
+    predictions = teacher_predictions(teachers, train)
     # Of the predictions, not of the targets: half a one-hot label always wins their argmax.
     accuracy = float(np.mean(predictions.argmax(1) == train.labels))
     print(f"teachers' accuracy on the training faces: {accuracy:.4f}")
