@@ -63,7 +63,8 @@ def test_int8_tflite_agrees_with_keras(trained):
     labels = make_faces(30, image_size=32, seed=1).labels[:200]
     assert rows[-1]["accuracy"] == np.mean(probabilities.argmax(-1) == labels)
     assert rows[0]["format"] == "keras" and rows[0]["accuracy"] == np.mean(expected.argmax(-1) == labels)
-    assert "| tflite int8 |" in format_comparison(rows) and format_comparison(rows).startswith("| format | max abs difference | top-1 agreement | size (MB) | accuracy |")
+    table = format_comparison(rows)
+    assert "| tflite int8 |" in table and table.startswith("| format | max abs difference | top-1 agreement | size (MB) | accuracy |")
     assert agrees.mean() >= 0.9 and confident.mean() >= 0.5 and agrees[confident].mean() >= 0.98, (agrees.mean(), agrees[confident].mean())
     sizes = {q: exports[q].stat().st_size for q in ("none", "float16", "int8")}
     assert sizes["int8"] < sizes["float16"] < sizes["none"]

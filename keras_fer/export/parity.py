@@ -55,7 +55,8 @@ def compare_formats(model, images, folder, representative_images, labels=None):
 def format_comparison(rows):
     """The rows of `compare_formats` as a Markdown table."""
     scored = all("accuracy" in row for row in rows)
-    lines = ["| format | max abs difference | top-1 agreement | size (MB) |" + (" accuracy |" if scored else ""), "|---|---:|---:|---:|" + ("---:|" if scored else "")]
+    header, rule = "| format | max abs difference | top-1 agreement | size (MB) |", "|---|---:|---:|---:|"
+    lines = [header + " accuracy |", rule + "---:|"] if scored else [header, rule]
     for row in rows:
         size = f"{row['megabytes']:.2f}" if row["megabytes"] is not None else ""
         line = f"| {row['format']} | {row['max_abs_difference']:.2e} | {row['top1_agreement']:.1%} | {size} |"
