@@ -34,8 +34,8 @@ def test_shipped_model_reproduces_report_json():
 def test_cards_quote_report_json():
     report = json.loads((CARD / "report.json").read_text())
     accuracy, balanced = (f"{100 * report[key]:.2f}%" for key in ("accuracy", "balanced_accuracy"))
-    assert f"| accuracy | **{accuracy}** |" in (CARD / "README.md").read_text()
-    assert f"| balanced accuracy (mean class recall) | **{balanced}** |" in (CARD / "README.md").read_text()
+    card = (CARD / "README.md").read_text()
+    assert f"| accuracy | **{accuracy}** |" in card and f"| balanced accuracy (mean class recall) | **{balanced}** |" in card
     assert f"| {accuracy} | {balanced} |" in (CARD.parent / "README.md").read_text()
 
 

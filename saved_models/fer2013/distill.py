@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from keras_fer.training import build_model, fit, load_config, load_splits, write_config  # noqa: E402
 from keras_fer.training.report import predict_probabilities  # noqa: E402
+from keras_fer.training.run import _fit_arguments, distribution_strategy  # noqa: E402
 
 
 def teacher_predictions(teachers, dataset, batch_size=256):
@@ -80,9 +81,6 @@ def main():
     (output / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
     targets = teacher_targets(predictions, train.labels)
     model = build_model(config.model, num_classes=len(train.class_names), seed=config.training.seed)
-    settings = dataclasses.asdict(config.training)
-    for key in ("mixed_precision", "distribute"):
-        settings.pop(key)
     fit(
         model,
         dataclasses.replace(train, labels=targets),
@@ -91,7 +89,7 @@ def main():
         loss=dataclasses.asdict(config.loss),
         optimizer=dataclasses.asdict(config.optimizer),
         verbose=2,
-        **settings,
+        **_fit_arguments(config.training, distribution_strategy("none")),
     )
 
 
