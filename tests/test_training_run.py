@@ -192,3 +192,61 @@ def test_stage_6_targets_mix_labels_with_flip_averaged_teachers():
     first = (softmax([1.0, 3.0]) + softmax([3.0, 1.0])) / 2
     np.testing.assert_allclose(predictions, [first, [0.5, 0.5]], rtol=1e-6)
     np.testing.assert_allclose(targets, [0.5 * np.array([1, 0]) + 0.5 * first, [0.25, 0.75]], rtol=1e-6)
+
+
+class _Fitted(Exception):
+    """Stops `train` at `fit`, once the training split it was given is known."""
+
+
+def _training_split_of(tmp_path, monkeypatch, targets):
+    seen = {}
+
+    def fake_fit(model, train_split, *args, **kwargs):
+        seen["split"] = train_split
+        raise _Fitted
+
+    monkeypatch.setattr("keras_fer.training.run.fit", fake_fit)
+    with pytest.raises(_Fitted):
+        train(load_config("synthetic", [*SMALL, f"output.path={tmp_path}"]), targets=targets)
+    return seen["split"]
+
+
+def test_targets_replace_the_training_labels(tmp_path, monkeypatch):
+    given = {}
+
+    def soft(split):
+        given["labels"] = split.labels
+        return 0.5 * np.eye(7)[split.labels] + 0.5 / 7
+
+    split = _training_split_of(tmp_path, monkeypatch, soft)
+    assert split.labels.dtype == np.float32 and len(given["labels"]) == 76
+    np.testing.assert_allclose(split.labels, 0.5 * np.eye(7)[given["labels"]] + 0.5 / 7, rtol=1e-6)
+    assert split.class_counts == pytest.approx(np.bincount(given["labels"], minlength=7) * 0.5 + 76 * 0.5 / 7)
+    relabelled = _training_split_of(tmp_path, monkeypatch, lambda split: np.zeros(split.num_examples, "int64"))
+    assert relabelled.labels.dtype == np.int32 and relabelled.class_counts == [76, 0, 0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        (lambda split: np.full((split.num_examples, 6), 1 / 6), r"`targets` must return class indices \(76,\) or class probabilities \(76, 7\)\. Received: shape \(76, 6\)"),
+        (lambda split: np.zeros(75, "int32"), r"Received: 75 labels in 0\.\.0"),
+        (lambda split: np.full(split.num_examples, 7), r"Received: 76 labels in 7\.\.7"),
+        (lambda split: np.eye(7)[split.labels] * 2, r"`targets` rows must be probabilities .*; 76 are not\. Received: row 0 = \[2\.0, 0\.0"),
+        (lambda split: np.eye(7)[split.labels] + np.where(np.arange(split.num_examples) == 5, np.nan, 0)[:, None], r"1 are not\. Received: row 5 "),
+        (lambda split: np.eye(7)[split.labels] * 1.5 - np.eye(7)[(split.labels + 1) % 7] * 0.5, r"76 are not\. Received: row 0 .*-0\.5"),
+    ],
+)
+def test_bad_targets_name_what_was_expected_before_training(tmp_path, monkeypatch, targets, message):
+    monkeypatch.setattr("keras_fer.training.run.fit", lambda *args, **kwargs: pytest.fail("trained on bad targets"))
+    with pytest.raises(ValueError, match=message):
+        train(load_config("synthetic", [*SMALL, f"output.path={tmp_path}"]), targets=targets)
+    assert not (tmp_path / "config.yaml").exists()
+
+
+def test_bad_target_rows_are_named_by_their_source_file():
+    from keras_fer.training.run import _checked_targets
+
+    faces = FERDataset(np.zeros((3, 2, 2, 1), "uint8"), np.array([0, 1, 1], "int32"), ("a", "b"), ("a/1.png", "b/2.png", "b/3.png"))
+    with pytest.raises(ValueError, match=r"1 are not\. Received: row 2 \(b/3\.png\) = \[0\.5, 0\.4\]"):
+        _checked_targets(np.array([[1, 0], [0, 1], [0.5, 0.4]]), faces)

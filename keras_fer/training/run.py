@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 import yaml
 
@@ -21,7 +22,7 @@ REPORT_FILE = "report.json"
 RUN_FILES = (CONFIG_FILE, REPORT_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, "tensorboard", "confusion_matrix.png", "training_curves.png")
 
 
-def train(config, run_dir=None, verbose="auto"):
+def train(config, run_dir=None, verbose="auto", targets=None):
     """Trains and evaluates the run that `config` describes.
 
     Writes into the run directory: `config.yaml` (the resolved config),
@@ -35,6 +36,14 @@ def train(config, run_dir=None, verbose="auto"):
         run_dir: the directory from `resolve_run_directory(config)`, or
             `None` to resolve it here.
         verbose: `model.fit` verbosity.
+        targets: `None` to train on the training split's labels, or a
+            function that takes the training split (a
+            `keras_fer.data.FERDataset`) and returns what to train on
+            instead: class indices `(n,)` or one row of class probabilities
+            per image `(n, num_classes)`, such as a teacher's predictions
+            mixed with the labels (see `saved_models/fer2013/distill.py`).
+            Validation keeps its labels. It is called again when a killed
+            run resumes, so it must return the same targets each time.
 
     Returns:
         `(run_dir, report)`: the run directory and the report dict.
@@ -47,6 +56,8 @@ def train(config, run_dir=None, verbose="auto"):
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )
+    if targets is not None:
+        train_split = dataclasses.replace(train_split, labels=_checked_targets(targets(train_split), train_split))
     write_config(config, run_dir / CONFIG_FILE)
     strategy = distribution_strategy(settings.distribute)
     arguments = _fit_arguments(settings, strategy)
@@ -73,6 +84,28 @@ def train(config, run_dir=None, verbose="auto"):
         batch_size=settings.batch_size,
     )
     return run_dir, report
+
+
+def _checked_targets(targets, split):
+    """`targets` as a label array for `split`, or a `ValueError` saying what is wrong with them."""
+    targets = np.asarray(targets)
+    n, num_classes = split.num_examples, len(split.class_names)
+    expected = f"class indices ({n},) or class probabilities ({n}, {num_classes})"
+    if targets.ndim == 1 and np.issubdtype(targets.dtype, np.integer):
+        if len(targets) != n or targets.min(initial=0) < 0 or targets.max(initial=0) >= num_classes:
+            raise ValueError(f"`targets` must return {expected}. Received: {len(targets)} labels in {targets.min()}..{targets.max()}")
+        return targets.astype("int32")
+    if targets.shape != (n, num_classes) or not np.issubdtype(targets.dtype, np.floating):
+        raise ValueError(f"`targets` must return {expected}. Received: shape {targets.shape}, dtype {targets.dtype}")
+    bad = ~np.isfinite(targets).all(axis=1) | (targets < 0).any(axis=1) | ~np.isclose(targets.sum(axis=1), 1, atol=1e-3)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        where = f" ({split.sources[row]})" if split.sources else ""
+        raise ValueError(
+            f"`targets` rows must be probabilities (non-negative, summing to 1); {bad.sum()} are not. "
+            f"Received: row {row}{where} = {targets[row].round(4).tolist()}"
+        )
+    return targets.astype("float32")
 
 
 def build_model(model_config, num_classes, seed):

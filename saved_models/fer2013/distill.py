@@ -3,13 +3,14 @@
 Each training face's target is half its one-hot label and half the mean
 prediction of the teacher models on the face and on its mirror image. The
 student starts from a teacher's weights and trains with
-`keras_fer.training.fit` on stage 5's recipe: no class weighting, AdamW
-2e-4 cosine with weight decay 0.01, flip and affine augmentation,
+`keras_fer.training.train(config, targets=...)` on stage 5's recipe: no
+class weighting, AdamW 2e-4 cosine with weight decay 0.01, flip and affine augmentation,
 batch-norm statistics re-estimated on 100 training batches before each
 validation, best by validation accuracy. Validation labels stay the
 dataset's. Writes the run directory of `keras-fer train` (config.yaml,
-model.keras, history.csv) and distillation.json (teachers, start, the
-teachers' accuracy on the training faces). See the model card, stages 6-7:
+model.keras, history.csv, report.json and the plots) and distillation.json
+(teachers, start, the teachers' accuracy on the training faces); killed, it
+resumes when started again with the same arguments. See the model card, stages 6-7:
 
     python saved_models/fer2013/distill.py --teachers runs/fer2013-stage5.keras runs/fer2013-stage4.keras \\
         --start runs/fer2013-stage5.keras --data ../shared/data/fer2013 --output runs/fer2013-distill
@@ -19,19 +20,17 @@ teachers' accuracy on the training faces). See the model card, stages 6-7:
 """
 
 import argparse
-import dataclasses
 import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_fer.training import build_model, fit, load_config, load_splits, write_config  # noqa: E402
+from keras_fer.training import load_config, train  # noqa: E402
 from keras_fer.training.report import predict_probabilities  # noqa: E402
-from keras_fer.training.run import _fit_arguments, distribution_strategy  # noqa: E402
+from keras_fer.training.run import resolve_run_directory  # noqa: E402
 
 
 def teacher_predictions(teachers, dataset, batch_size=256):
@@ -49,11 +48,9 @@ def main():
     parser.add_argument("--teachers", nargs="+", required=True, help=".keras models whose predictions are the soft targets")
     parser.add_argument("--start", required=True, help=".keras model the student starts from")
     parser.add_argument("--data", required=True, help="the FER2013 image folders (train/, val/)")
-    parser.add_argument("--output", required=True, help="a new run directory")
+    parser.add_argument("--output", required=True, help="a new run directory, or the one of a killed run to resume")
     parser.add_argument("--epochs", type=int, default=7)
     arguments = parser.parse_args()
-    output = Path(arguments.output)
-    output.mkdir(parents=True, exist_ok=False)
     config = load_config(
         "fer2013",
         [
@@ -67,30 +64,28 @@ def main():
             "training.monitor=val_accuracy",
             "training.augmentation={erasing_scale: null, noise_stddev: 0}",
             "training.recalibrate_batch_norm=100",
+            f"output.path={arguments.output}",
         ],
     )
-    write_config(config, output / "config.yaml")
-    keras.utils.set_random_seed(config.training.seed)
-    train, validation = load_splits(**dataclasses.asdict(config.data))
+    try:
+        run_dir = resolve_run_directory(config)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    record_path = run_dir / "distillation.json"
+    record = {"teachers": arguments.teachers, "start": arguments.start}
+    if record_path.is_file() and {key: json.loads(record_path.read_text())[key] for key in record} != record:
+        raise SystemExit(f"{run_dir} holds a distillation from other teachers or another start: {record_path}")
     teachers = [keras.models.load_model(path) for path in arguments.teachers]
-    predictions = teacher_predictions(teachers, train)
-    # Of the predictions, not of the targets: half a one-hot label always wins their argmax.
-    accuracy = float(np.mean(predictions.argmax(1) == train.labels))
-    print(f"teachers' accuracy on the training faces: {accuracy:.4f}")
-    record = {"teachers": arguments.teachers, "start": arguments.start, "teachers_train_accuracy": round(accuracy, 4)}
-    (output / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
-    targets = teacher_targets(predictions, train.labels)
-    model = build_model(config.model, num_classes=len(train.class_names), seed=config.training.seed)
-    fit(
-        model,
-        dataclasses.replace(train, labels=targets),
-        validation,
-        output,
-        loss=dataclasses.asdict(config.loss),
-        optimizer=dataclasses.asdict(config.optimizer),
-        verbose=2,
-        **_fit_arguments(config.training, distribution_strategy("none")),
-    )
+
+    def targets(train_split):
+        predictions = teacher_predictions(teachers, train_split)
+        # Of the predictions, not of the targets: half a one-hot label always wins their argmax.
+        accuracy = float(np.mean(predictions.argmax(1) == train_split.labels))
+        print(f"teachers' accuracy on the training faces: {accuracy:.4f}")
+        record_path.write_text(json.dumps({**record, "teachers_train_accuracy": round(accuracy, 4)}, indent=2) + "\n")
+        return teacher_targets(predictions, train_split.labels)
+
+    train(config, run_dir, verbose=2, targets=targets)
 
 
 if __name__ == "__main__":
