@@ -1,6 +1,7 @@
 """The `keras-fer` command: `train`, `evaluate`, `export` and `predict`."""
 
 import argparse
+import json
 import os
 import sys
 
@@ -47,6 +48,13 @@ def _add_train(subcommands):
     train.add_argument("--output", help="run directory (default: runs/<config name>, then -2, -3, ...)")
     train.add_argument("--epochs", type=_positive_int, help="shortcut for --set training.epochs=N")
     train.add_argument("--seed", type=int, help="shortcut for --set training.seed=N")
+    train.add_argument(
+        "--teachers",
+        nargs="+",
+        metavar="MODEL",
+        help="distil: train on targets half label, half these .keras models' mean prediction "
+        "(shortcut for --set distillation.teachers=[...])",
+    )
     train.add_argument("--overwrite", action="store_true", help="replace the run in an existing run directory")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
     train.set_defaults(run=_train)
@@ -152,6 +160,7 @@ def _train(arguments):
                 "training.seed": arguments.seed,
                 "output.path": arguments.output,
                 "output.overwrite": "true" if arguments.overwrite else None,
+                "distillation.teachers": json.dumps(arguments.teachers) if arguments.teachers else None,
             },
         ),
     )

@@ -56,6 +56,7 @@ def test_train_writes_a_complete_run_that_evaluate_reads(tmp_path, capsys):
         (["train", "--set", "training.epochs=-1"], "`synthetic: training.epochs` must lie in [1, inf]"),
         (["train", "mine.yaml"], "Config mine.yaml is neither a YAML file nor a preset"),
         (["train", "fer2013"], "`data.path` is required for dataset 'fer2013'"),
+        (["train", "--teachers", "a.keras", "gone.keras"], "distillation.teachers: a.keras does not exist"),
     ],
 )
 def test_user_errors_are_one_line(arguments, message, tmp_path, monkeypatch, capsys):

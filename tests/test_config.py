@@ -47,7 +47,7 @@ def test_integers_are_accepted_for_floats():
     "override, message",
     [
         ("training.epoch=3", r"unknown key\(s\) \['epoch'\]. Valid keys: \['augmentation', 'batch_size', "),
-        ("trainin.epochs=3", r"unknown key\(s\) \['trainin'\]. Valid keys: \['data', 'loss', 'model'"),
+        ("trainin.epochs=3", r"unknown key\(s\) \['trainin'\]. Valid keys: \['data', 'distillation', 'loss', 'model'"),
         ("training.epochs=three", r"`.*training.epochs` must be int. Received: 'three' \(str\)"),
         ("training.epochs=2.5", r"`.*training.epochs` must be int. Received: 2.5"),
         ("training.jit_compile=1", r"`.*training.jit_compile` must be bool. Received: 1"),
@@ -56,6 +56,9 @@ def test_integers_are_accepted_for_floats():
         ("optimizer.schedule=linear", r"`.*optimizer.schedule` must be one of \['constant', 'exponential', 'cosine', 'step'\]"),
         ("model.spatial_kernel_size=4", r"`.*model.spatial_kernel_size` must be one of \[None, 1, 3, 5, 7, 9\]"),
         ("model.blocks_per_stage=[2, two]", r"`.*model.blocks_per_stage` must be a list of integers"),
+        ("distillation.teachers=teacher.keras", r"`.*distillation.teachers` must be a list of strings. Received: 'teacher.keras'"),
+        ("distillation.teachers=[a.keras, 3]", r"`.*distillation.teachers` must be a list of strings"),
+        ("distillation.label_weight=1.5", r"`.*distillation.label_weight` must lie in \[0.0, 1.0\]. Received: 1.5"),
         ("training.augmentation=3", r"`.*training.augmentation` must be bool or dict. Received: 3 \(int\)"),
         ("training.augmentation={rot: 5}", r"`.*training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "),
         ("training.augmentation={zoom: 1.5}", r"`.*training.augmentation`: `zoom` must be a number in \[0, 1\)"),
@@ -87,4 +90,4 @@ def test_written_config_is_plain_yaml(tmp_path):
     values = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert values["model"]["preset"] == "fer2013"
     assert values["data"]["dataset"] == "fer2013"
-    assert set(values) == {"data", "model", "loss", "optimizer", "training", "output"}
+    assert set(values) == {"data", "model", "loss", "optimizer", "training", "distillation", "output"}

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from keras_fer.data import load_fer2013
 from keras_fer.inference.models import shipped_model_path
-from keras_fer.training import classification_report, load_config
+from keras_fer.training import classification_report, config_to_dict, load_config
 from keras_fer.training.report import predict_probabilities
 from tests.testing_data import FER2013, needs_fer2013
 
@@ -44,3 +45,13 @@ def test_every_stage_config_still_loads():
     stages = {path.name: load_config(str(path)) for path in sorted(CARD.glob("*.yaml"))}
     assert len(stages) >= 11
     assert stages["config.yaml"].model.spatial_kernel_size == 3 and stages["config.yaml"].loss.weighting == "none"
+
+
+@pytest.mark.parametrize("recipe, resolved", [("stage6.yaml", "stage6_config.yaml"), ("stage7.yaml", "config.yaml")])
+def test_distillation_stages_are_the_recipe_that_ran(recipe, resolved):
+    # Stages 6 and 7 ran from a script whose recipe is now these files plus their teachers;
+    # the resolved configs it wrote carry everything but the teachers.
+    ours, ran = (config_to_dict(load_config(str(CARD / name))) for name in (recipe, resolved))
+    assert ours.pop("distillation")["teachers"][-2:] == ["runs/fer2013-stage5.keras", "runs/fer2013-stage4.keras"]
+    ran.pop("distillation")
+    assert ours == ran

@@ -176,24 +176,6 @@ def test_missing_model_weights_fail_before_the_run_directory_is_made(tmp_path):
         train(load_config("synthetic", [f"model.weights={tmp_path / 'model.h5'}"]))
 
 
-def test_stage_6_targets_mix_labels_with_flip_averaged_teachers():
-    script = runpy.run_path(str(Path(__file__).parents[1] / "saved_models" / "fer2013" / "distill.py"))
-    # A teacher whose logits are the top-left and top-right pixels of a 2x2 face.
-    teacher = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
-    teacher.layers[-1].set_weights([np.array([[1, 0], [0, 1], [0, 0], [0, 0]], "float32"), np.zeros(2, "float32")])
-    images = np.array([[[1, 3], [0, 0]], [[2, 2], [5, 0]]], "uint8")[..., None]
-    faces = FERDataset(images, np.array([0, 1], "int32"), ("a", "b"))
-    predictions = script["teacher_predictions"]([teacher, teacher], faces, batch_size=1)
-    targets = script["teacher_targets"](predictions, np.array([0, 1]))
-
-    def softmax(logits):
-        return np.exp(logits) / np.exp(logits).sum()
-
-    first = (softmax([1.0, 3.0]) + softmax([3.0, 1.0])) / 2
-    np.testing.assert_allclose(predictions, [first, [0.5, 0.5]], rtol=1e-6)
-    np.testing.assert_allclose(targets, [0.5 * np.array([1, 0]) + 0.5 * first, [0.25, 0.75]], rtol=1e-6)
-
-
 class _Fitted(Exception):
     """Stops `train` at `fit`, once the training split it was given is known."""
 

@@ -7,6 +7,8 @@ Each section holds the keyword arguments of one public function:
 - `loss`: `keras_fer.losses.ClassBalancedLoss` (class counts come from the data);
 - `optimizer`: `keras_fer.training.make_optimizer`;
 - `training`: `keras_fer.training.fit`;
+- `distillation`: `keras_fer.training.distillation_targets` (teachers whose
+  predictions join the training labels; none by default);
 - `output`: `keras_fer.training.prepare_run_directory`.
 
 Precedence: dataclass defaults < YAML < `--set section.key=value` overrides.
@@ -115,6 +117,15 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass
+class DistillationConfig:
+    """Keyword arguments of `keras_fer.training.distillation_targets`; no teachers, no distillation."""
+
+    teachers: typing.Tuple[str, ...] = _field(())
+    label_weight: float = _field(0.5, minimum=0.0, maximum=1.0)
+    flip: bool = _field(True)
+
+
+@dataclasses.dataclass
 class OutputConfig:
     """Keyword arguments of `keras_fer.training.prepare_run_directory`."""
 
@@ -131,6 +142,7 @@ class Config:
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     name: str = "custom"
 
@@ -267,8 +279,9 @@ def _coerce(value, hint, key):
                 return _coerce(value, option, key)
         hint = options[-1]
     if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
-            raise ValueError(f"`{key}` must be a list of integers. Received: {value!r}")
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)) or not all(_is_int(v) if item is int else isinstance(v, item) for v in value):
+            raise ValueError(f"`{key}` must be a list of {'integers' if item is int else 'strings'}. Received: {value!r}")
         return tuple(value)
     if hint is float and _is_int(value):
         return float(value)

@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import shutil
 import warnings
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from keras_fer.models import PRESETS, from_preset
 from keras_fer.training.config import config_to_dict, write_config
+from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, completed_epochs, fit
 from keras_fer.training.report import write_report
 from keras_fer.training.splits import load_splits
@@ -41,7 +43,8 @@ def train(config, run_dir=None, verbose="auto", targets=None):
             `keras_fer.data.FERDataset`) and returns what to train on
             instead: class indices `(n,)` or one row of class probabilities
             per image `(n, num_classes)`, such as a teacher's predictions
-            mixed with the labels (see `saved_models/fer2013/distill.py`).
+            mixed with the labels (which `distillation.teachers` in the
+            config does for you).
             Validation keeps its labels. It is called again when a killed
             run resumes, so it must return the same targets each time.
 
@@ -49,6 +52,9 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         `(run_dir, report)`: the run directory and the report dict.
     """
     check_initial_weights(config.model.weights)
+    check_teachers(config.distillation.teachers)
+    if config.distillation.teachers and targets is not None:
+        raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
@@ -56,6 +62,8 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )
+    if config.distillation.teachers:
+        targets = functools.partial(_distillation_targets, settings=config.distillation, verbose=verbose)
     if targets is not None:
         train_split = dataclasses.replace(train_split, labels=_checked_targets(targets(train_split), train_split))
     write_config(config, run_dir / CONFIG_FILE)
@@ -84,6 +92,13 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         batch_size=settings.batch_size,
     )
     return run_dir, report
+
+
+def _distillation_targets(train_split, settings, verbose):
+    targets, accuracy = distillation_targets(train_split, **dataclasses.asdict(settings))
+    if verbose:
+        print(f"The teachers' mean prediction names the training label of {accuracy:.2%} of the images.", flush=True)
+    return targets
 
 
 def _checked_targets(targets, split):

@@ -1,0 +1,78 @@
+"""Knowledge distillation: training targets mixed from the labels and teacher models' predictions."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_fer.training.report import predict_probabilities
+
+
+def distillation_targets(dataset, teachers, label_weight=0.5, flip=True, batch_size=256):
+    """Soft targets: part label, part the teachers' mean prediction.
+
+    Each image's target is `label_weight * label + (1 - label_weight) * p`,
+    where `label` is its one-hot (or soft) label and `p` the mean class
+    probabilities of `teachers` on the image and, with `flip`, on its
+    mirror image. Trained on these (`keras_fer.training.train` does so when
+    the config's `distillation.teachers` is set), a student learns which
+    classes the teachers find alike; the shipped FER2013 model's last two
+    stages were distilled from earlier stages this way.
+
+    Args:
+        dataset: a `keras_fer.data.FERDataset`, usually the training split.
+        teachers: `.keras` files or Keras models, each taking the
+            dataset's images and predicting its classes.
+        label_weight: the share of the label in each target, in [0, 1].
+        flip: average each teacher's prediction over the image and its
+            horizontal mirror.
+        batch_size: batch size of the teachers' predictions.
+
+    Returns:
+        `(targets, accuracy)`: float32 targets `(n, num_classes)`, and how
+        often the teachers' mean prediction names the image's label (or the
+        argmax of a soft label). With a one-hot label in every target the
+        label wins the targets' own argmax, so that is no measure.
+
+    Example:
+
+    ```python
+    targets, accuracy = distillation_targets(train_split, ["runs/big/model.keras"])
+    train(config, targets=lambda split: targets)
+    ```
+    """
+    if not teachers:
+        raise ValueError("`teachers` must name at least one model.")
+    if not 0 <= label_weight <= 1:
+        raise ValueError(f"`label_weight` must lie in [0, 1]. Received: label_weight={label_weight}")
+    num_classes = len(dataset.class_names)
+    labels = dataset.labels if dataset.labels.ndim == 2 else np.eye(num_classes)[dataset.labels]
+    predictions = sum(predict_probabilities(model, dataset, batch_size, flip) for model in _load_teachers(teachers, dataset))
+    predictions = predictions / len(teachers)
+    accuracy = float(np.mean(predictions.argmax(axis=1) == labels.argmax(axis=1)))
+    targets = label_weight * labels + (1 - label_weight) * predictions
+    return targets.astype("float32"), accuracy
+
+
+def check_teachers(teachers):
+    """Fails early unless every teacher path names an existing `.keras` file."""
+    for path in teachers:
+        if not str(path).endswith(".keras"):
+            raise ValueError(f"distillation.teachers must be .keras files. Received: {path}")
+        if not Path(path).is_file():
+            raise ValueError(f"distillation.teachers: {path} does not exist")
+
+
+def _load_teachers(teachers, dataset):
+    for teacher in teachers:
+        if isinstance(teacher, keras.Model):
+            dataset.check_model(teacher)
+            yield teacher
+            continue
+        check_teachers([teacher])
+        model = keras.models.load_model(teacher)
+        try:
+            dataset.check_model(model)
+        except ValueError as error:
+            raise ValueError(f"Teacher {teacher}: {error}") from None
+        yield model
