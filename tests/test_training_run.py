@@ -16,7 +16,7 @@ from keras_fer.data import FERDataset
 from keras_fer.layers import CBAMBlock
 from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
-from tests.testing import RUN_FILES, SMALL, history_epochs
+from tests.testing import RUN_FILES, SMALL, history_epochs, training_split_of
 
 
 @pytest.mark.slow
@@ -176,23 +176,6 @@ def test_missing_model_weights_fail_before_the_run_directory_is_made(tmp_path):
         train(load_config("synthetic", [f"model.weights={tmp_path / 'model.h5'}"]))
 
 
-class _Fitted(Exception):
-    """Stops `train` at `fit`, once the training split it was given is known."""
-
-
-def _training_split_of(tmp_path, monkeypatch, targets):
-    seen = {}
-
-    def fake_fit(model, train_split, *args, **kwargs):
-        seen["split"] = train_split
-        raise _Fitted
-
-    monkeypatch.setattr("keras_fer.training.run.fit", fake_fit)
-    with pytest.raises(_Fitted):
-        train(load_config("synthetic", [*SMALL, f"output.path={tmp_path}"]), targets=targets)
-    return seen["split"]
-
-
 def test_targets_replace_the_training_labels(tmp_path, monkeypatch):
     given = {}
 
@@ -200,11 +183,12 @@ def test_targets_replace_the_training_labels(tmp_path, monkeypatch):
         given["labels"] = split.labels
         return 0.5 * np.eye(7)[split.labels] + 0.5 / 7
 
-    split = _training_split_of(tmp_path, monkeypatch, soft)
+    config = load_config("synthetic", [*SMALL, f"output.path={tmp_path}"])
+    split = training_split_of(config, monkeypatch, soft)
     assert split.labels.dtype == np.float32 and len(given["labels"]) == 76
     np.testing.assert_allclose(split.labels, 0.5 * np.eye(7)[given["labels"]] + 0.5 / 7, rtol=1e-6)
     assert split.class_counts == pytest.approx(np.bincount(given["labels"], minlength=7) * 0.5 + 76 * 0.5 / 7)
-    relabelled = _training_split_of(tmp_path, monkeypatch, lambda split: np.zeros(split.num_examples, "int64"))
+    relabelled = training_split_of(config, monkeypatch, lambda split: np.zeros(split.num_examples, "int64"))
     assert relabelled.labels.dtype == np.int32 and relabelled.class_counts == [76, 0, 0, 0, 0, 0, 0]
 
 

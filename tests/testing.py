@@ -72,6 +72,28 @@ SMALL = [
 RUN_FILES = ["config.yaml", "confusion_matrix.png", "history.csv", "model.keras", "report.json", "training_curves.png"]
 
 
+class _Fitted(Exception):
+    """Stops `train` at `fit`, once the training split it was given is known."""
+
+
+def training_split_of(config, monkeypatch, targets=None):
+    """The training split that `train(config, targets=targets)` hands to `fit`, without fitting."""
+    from keras_fer.training import train
+
+    seen = {}
+
+    def fake_fit(model, train_split, *args, **kwargs):
+        seen["split"] = train_split
+        raise _Fitted
+
+    monkeypatch.setattr("keras_fer.training.run.fit", fake_fit)
+    try:
+        train(config, targets=targets)
+    except _Fitted:
+        return seen["split"]
+    raise AssertionError("train() returned without calling fit")
+
+
 def history_epochs(run_dir):
     """The epoch numbers logged in a run's `history.csv`."""
     with open(run_dir / "history.csv", newline="") as file:
