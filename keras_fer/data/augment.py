@@ -37,8 +37,8 @@ def augmentation(rotation=10.0, zoom=0.1, translation=0.1, erasing_scale=(0.02, 
 
     >>> import numpy as np
     >>> augment = augmentation(seed=1)
-    >>> augment(np.full((2, 48, 48, 1), 128.0), training=True).shape
-    TensorShape([2, 48, 48, 1])
+    >>> tuple(augment(np.full((2, 48, 48, 1), 128.0), training=True).shape)
+    (2, 48, 48, 1)
     """
     seeds = [None] * 4 if seed is None else [seed + offset for offset in range(4)]
     steps = [keras.layers.RandomFlip("horizontal", seed=seeds[0]), RandomAffine(rotation, zoom, translation, seed=seeds[1])]
@@ -74,8 +74,8 @@ class RandomAffine(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> RandomAffine(rotation=15, seed=0)(np.zeros((2, 32, 32, 1)), training=True).shape
-    TensorShape([2, 32, 32, 1])
+    >>> tuple(RandomAffine(rotation=15, seed=0)(np.zeros((2, 32, 32, 1)), training=True).shape)
+    (2, 32, 32, 1)
     """
 
     def __init__(self, rotation=10.0, zoom=0.1, translation=0.1, seed=None, **kwargs):

@@ -5,8 +5,8 @@ import csv
 import dataclasses
 import os
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_fer.data.images import DataError, read_image
 
@@ -19,7 +19,7 @@ class FERDataset:
 
     Every loader returns one: images are validated and decoded when the
     dataset is loaded, so a bad file fails (or is skipped and listed) before
-    training starts. `batches()` turns it into a `tf.data.Dataset`.
+    training starts. `batches()` turns it into batches for `fit`.
 
     Attributes:
         images: uint8 array `(n, height, width, channels)`, raw pixels.
@@ -84,7 +84,11 @@ class FERDataset:
             )
 
     def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False):
-        """A `tf.data.Dataset` of `(float32 pixels in [0, 255], labels)` batches.
+        """`(float32 pixels in [0, 255], labels)` batches for `fit`, `predict` and `evaluate`.
+
+        A `tf.data.Dataset` on the TensorFlow backend; on the others (JAX,
+        PyTorch), which need no TensorFlow, a `keras.utils.PyDataset` that
+        slices the arrays and runs `augmentation` eagerly, batch by batch.
 
         Args:
             batch_size: examples per batch.
@@ -99,6 +103,10 @@ class FERDataset:
                 XLA compilations of the train step; reshuffling puts the
                 left-out examples back into later epochs).
         """
+        if keras.backend.backend() != "tensorflow":
+            return _Batches(self, batch_size, shuffle, augmentation, seed, drop_remainder)
+        import tensorflow as tf
+
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
         if shuffle:
             dataset = dataset.shuffle(max(self.num_examples, 1), seed=seed, reshuffle_each_iteration=True)
@@ -107,6 +115,35 @@ class FERDataset:
         if augmentation is not None:
             dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class _Batches(keras.utils.PyDataset):
+    """`FERDataset.batches` without TensorFlow: slices of the arrays, reshuffled after each epoch."""
+
+    def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder):
+        super().__init__()
+        self.images, self.labels = dataset.images, dataset.labels
+        self.batch_size, self.shuffle, self.augmentation = batch_size, shuffle, augmentation
+        self.rng = np.random.default_rng(seed)
+        count = dataset.num_examples
+        self.order = self.rng.permutation(count) if shuffle else np.arange(count)
+        self.count = count // batch_size if drop_remainder else -(-count // batch_size)
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        if not 0 <= index < self.count:
+            raise IndexError(f"Batch {index} of {self.count}")
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        images = self.images[chosen].astype("float32")
+        if self.augmentation is not None:
+            images = self.augmentation(images, training=True)
+        return images, self.labels[chosen]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.order))
 
 
 class ErrorPolicy:

@@ -34,7 +34,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         self.counts.assign_add(ops.matmul(ops.transpose(true), predicted))
 
     def reset_state(self):
-        self.counts.assign(ops.zeros_like(self.counts))
+        self.counts.assign(ops.zeros(self.counts.shape, dtype=self.counts.dtype))
 
     def get_config(self):
         return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}

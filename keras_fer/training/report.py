@@ -1,6 +1,7 @@
 """Evaluation reports: `report.json`, `confusion_matrix.png`, `training_curves.png`."""
 
 import csv
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,14 +16,19 @@ CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "bal
 
 def predict_probabilities(model, dataset, batch_size=64, flip=False):
     """Class probabilities of `dataset`; with `flip`, averaged with the mirrored images'."""
-    batches = dataset.batches(batch_size)
     if not flip:
-        return model.predict(batches, verbose=0)
+        return model.predict(dataset.batches(batch_size), verbose=0)
     # One `predict` over both passes: a second call would trace the predict
     # function again (and TensorFlow warns about retracing).
-    mirrored = batches.map(lambda images, labels: (images[:, :, ::-1, :], labels))
-    both = model.predict(batches.concatenate(mirrored), verbose=0)
-    return (both[: dataset.num_examples] + both[dataset.num_examples :]) / 2
+    both = dataclasses.replace(
+        dataset,
+        images=np.concatenate([dataset.images, dataset.images[:, :, ::-1]]),
+        labels=np.concatenate([dataset.labels, dataset.labels]),
+        sources=(),
+        skipped=(),
+    )
+    probabilities = model.predict(both.batches(batch_size), verbose=0)
+    return (probabilities[: dataset.num_examples] + probabilities[dataset.num_examples :]) / 2
 
 
 def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False):

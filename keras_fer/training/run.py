@@ -9,7 +9,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 import yaml
 
 from keras_fer.models import PRESETS, from_preset
@@ -204,8 +203,19 @@ def distribution_strategy(distribute="auto"):
     `"auto"`: mirrored when more than one GPU is visible, else the default
     strategy; `"mirrored"`: over all GPUs, or all logical CPUs when there is
     no GPU (training on CPU replicas runs without XLA, which cannot place
-    their variables); `"none"`: the default strategy.
+    their variables); `"none"`: the default strategy. Strategies are
+    TensorFlow's: on the other backends `"auto"` and `"none"` train on one
+    device and `"mirrored"` is an error.
     """
+    if keras.backend.backend() != "tensorflow":
+        if distribute == "mirrored":
+            raise ValueError(
+                f"training.distribute: 'mirrored' needs the TensorFlow backend; this is {keras.backend.backend()!r}. "
+                "Use 'auto' or 'none' (one device)."
+            )
+        return _OneDevice()
+    import tensorflow as tf
+
     gpus = tf.config.list_logical_devices("GPU")
     if distribute == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
@@ -213,6 +223,15 @@ def distribution_strategy(distribute="auto"):
     if distribute == "auto" and len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+class _OneDevice:
+    """The default strategy's two members that `train` uses, for backends without strategies."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
 
 
 def _is_resumable(path, config):
@@ -252,8 +271,11 @@ def _fit_arguments(settings, strategy):
     arguments = dataclasses.asdict(settings)
     for key in ("mixed_precision", "distribute"):
         arguments.pop(key)
-    if strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
-        arguments["jit_compile"] = False
+    if strategy.num_replicas_in_sync > 1:
+        import tensorflow as tf  # only TensorFlow's strategies have replicas
+
+        if not tf.config.list_logical_devices("GPU"):
+            arguments["jit_compile"] = False
     return arguments
 
 

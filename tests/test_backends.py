@@ -1,0 +1,103 @@
+"""Training without TensorFlow: the JAX backend, as on a GPU machine that has JAX but no TensorFlow."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_fer.data import FERDataset
+from keras_fer.data.dataset import _Batches
+from keras_fer.training import load_config
+from keras_fer.training.splits import load_splits
+from tests.testing import SMALL
+
+
+class Doubling(keras.layers.Layer):
+    """Doubles pixels in training mode only: shows that `batches` augments with `training=True`."""
+
+    def call(self, images, training=False):
+        return images * 2.0 if training else images
+
+
+def test_batches_without_tensorflow_slice_a_reshuffled_order():
+    images = np.arange(10 * 2 * 2 * 1, dtype="uint8").reshape(10, 2, 2, 1)
+    dataset = FERDataset(images, np.arange(10, dtype="int32") % 3, ("a", "b", "c"))
+    batches = _Batches(dataset, 4, shuffle=True, augmentation=Doubling(), seed=7, drop_remainder=True)
+    rng = np.random.default_rng(7)
+    for _ in range(2):  # two epochs, reshuffled in between
+        order = rng.permutation(10)
+        assert len(batches) == 2  # 10 // 4: the last 2 examples are left out
+        for index, (got_images, got_labels) in enumerate(batches):
+            chosen = order[index * 4 : (index + 1) * 4]
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(got_images), images[chosen].astype("float32") * 2)
+            np.testing.assert_array_equal(got_labels, dataset.labels[chosen])
+        batches.on_epoch_end()
+    with pytest.raises(IndexError, match="Batch 2 of 2"):
+        batches[2]
+
+
+def test_batches_without_tensorflow_keep_order_and_the_last_batch(monkeypatch):
+    dataset = FERDataset(np.zeros((5, 2, 2, 1), "uint8"), np.arange(5, dtype="int32") % 2, ("a", "b"))
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    batches = dataset.batches(2)
+    assert isinstance(batches, _Batches)
+    assert [labels.tolist() for _, labels in batches] == [[0, 1], [0, 1], [0]]
+
+
+ON_JAX = """
+import dataclasses, json, sys
+
+class NoTensorFlow:
+    # Fails every import of tensorflow, as where it is not installed.
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import keras, numpy as np
+assert keras.backend.backend() == "jax"
+from keras_fer.training import distribution_strategy, load_config, train
+from keras_fer.training.report import predict_probabilities
+from keras_fer.training.splits import load_splits
+try:
+    distribution_strategy("mirrored")
+except ValueError as error:
+    mirrored = str(error)
+config = load_config("synthetic", sys.argv[2:] + ["output.path=" + sys.argv[1]])
+run_dir, report = train(config, verbose=0)
+model = keras.models.load_model(run_dir / "model.keras")
+_, validation = load_splits(**dataclasses.asdict(config.data), image_size=model.input_shape[1:3], seed=0)
+np.save(run_dir / "probabilities.npy", predict_probabilities(model, validation, flip=True))
+print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_training_on_jax_without_tensorflow(tmp_path):
+    settings = [*SMALL, "training.epochs=2", "training.recalibrate_batch_norm=2", "loss.weighting=effective_number"]
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-c", ON_JAX, str(tmp_path / "run"), *settings],
+        capture_output=True, text=True, timeout=600, env=environment, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "'mirrored' needs the TensorFlow backend; this is 'jax'" in outcome["mirrored"]
+    assert not outcome["tensorflow"]
+
+    # The model JAX trained and saved loads here, on TensorFlow, and predicts what it predicted there.
+    config = load_config("synthetic", settings)
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    _, validation = load_splits(**dataclasses.asdict(config.data), image_size=model.input_shape[1:3], seed=0)
+    on_tensorflow = (model.predict(validation.images, verbose=0) + model.predict(validation.images[:, :, ::-1], verbose=0)) / 2
+    on_jax = np.load(tmp_path / "run" / "probabilities.npy")
+    np.testing.assert_allclose(on_tensorflow, on_jax, atol=1e-4)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    predicted = model.predict(validation.images, verbose=0).argmax(axis=1)
+    assert report["accuracy"] == pytest.approx(np.mean(predicted == validation.labels), abs=5e-5)  # 4 decimals
