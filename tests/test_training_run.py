@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import PIL.Image
 import pytest
 
 from keras_fer.cli import main
@@ -216,3 +217,24 @@ def test_bad_target_rows_are_named_by_their_source_file():
     faces = FERDataset(np.zeros((3, 2, 2, 1), "uint8"), np.array([0, 1, 1], "int32"), ("a", "b"), ("a/1.png", "b/2.png", "b/3.png"))
     with pytest.raises(ValueError, match=r"1 are not\. Received: row 2 \(b/3\.png\) = \[0\.5, 0\.4\]"):
         _checked_targets(np.array([[1, 0], [0, 1], [0.5, 0.4]]), faces)
+
+
+def test_carried_fer2013_unpacks_to_the_same_files(tmp_path):
+    script = runpy.run_path(str(Path(__file__).parents[1] / "saved_models" / "fer2013" / "carry_data.py"))
+    rng = np.random.default_rng(0)
+    smooth = np.add.outer(np.arange(48), np.arange(48)).astype("uint8") * 2  # predicted exactly, residuals 0
+    originals = {}
+    for split, count in (("train", 3), ("val", 2)):
+        for name in ("angry", "happy"):
+            for index in range(count):
+                image = smooth if index == 0 else rng.integers(0, 256, (48, 48), dtype="uint8")  # 0 and 255 wrap
+                path = tmp_path / "source" / split / name / f"fer{index:07d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                PIL.Image.fromarray(image).save(path)
+                originals[path.relative_to(tmp_path / "source")] = image
+    script["pack"](tmp_path / "source", tmp_path / "carry" / "fer2013.xz")
+    script["unpack"](tmp_path / "carry" / "fer2013.xz", tmp_path / "unpacked")
+    unpacked = {path.relative_to(tmp_path / "unpacked"): path for path in (tmp_path / "unpacked").glob("*/*/*.png")}
+    assert sorted(unpacked) == sorted(originals)
+    for relative, image in originals.items():
+        np.testing.assert_array_equal(np.asarray(PIL.Image.open(unpacked[relative])), image)
