@@ -18,7 +18,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, from_preset
@@ -45,12 +44,39 @@ class BatchTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
+class RepeatedBatch(keras.utils.PyDataset):
+    """One batch, forever, for backends without `tf.data`."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    @property
+    def num_batches(self):
+        return None
+
+    def __getitem__(self, index):
+        return self.batch
+
+
 def random_batches(model, batch_size):
     height, width, channels = model.input_shape[1:]
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size, height, width, channels)).astype("float32")
     labels = rng.integers(0, model.output_shape[-1], batch_size)
+    if keras.backend.backend() != "tensorflow":
+        return RepeatedBatch((images, labels))
+    import tensorflow as tf
+
     return tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
+
+
+def devices():
+    if keras.backend.backend() != "tensorflow":
+        return keras.distribution.list_devices()
+    import tensorflow as tf
+
+    return [device.device_type for device in tf.config.list_physical_devices()]
 
 
 def step_seconds(models, dataset, rounds, steps):
@@ -59,7 +85,7 @@ def step_seconds(models, dataset, rounds, steps):
     for _ in range(rounds):
         for name, model in models.items():
             timer = BatchTimer()
-            model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer])
+            model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
             seconds[name] += timer.seconds[1:]
     return seconds
 
@@ -84,7 +110,7 @@ def main():
     parser.add_argument("--width", type=int, help="override the presets' width")
     arguments = parser.parse_args()
     overrides = {} if arguments.width is None else {"width": arguments.width}
-    print(f"devices: {[d.device_type for d in tf.config.list_physical_devices()]}, batch {arguments.batch_size}")
+    print(f"backend: {keras.backend.backend()}, devices: {devices()}, batch {arguments.batch_size}")
     print("| preset | variant | XLA | params | img/s | step time vs plain | FER2013 epoch (s) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for preset in arguments.presets:

@@ -74,7 +74,16 @@ run_dir, report = train(config, verbose=0)
 model = keras.models.load_model(run_dir / "model.keras")
 _, validation = load_splits(**dataclasses.asdict(config.data), image_size=model.input_shape[1:3], seed=0)
 np.save(run_dir / "probabilities.npy", predict_probabilities(model, validation, flip=True))
-print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules}))
+# Augmentation compiled by `batches` draws what the same layer draws op by op.
+from keras_fer.data import FERDataset
+from keras_fer.data.augment import augmentation
+faces = FERDataset(validation.images[:8], validation.labels[:8], validation.class_names)
+compiled = [np.asarray(images) for images, _ in faces.batches(4, augmentation=augmentation(seed=3))]
+eager = augmentation(seed=3)
+by_op = [np.asarray(eager(faces.images[i : i + 4].astype("float32"), training=True)) for i in (0, 4)]
+same = all(np.allclose(a, b, atol=1e-3) for a, b in zip(compiled, by_op))
+changed = not np.allclose(compiled[0], faces.images[:4])
+print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules, "same": same, "changed": changed}))
 """
 
 
@@ -89,7 +98,7 @@ def test_training_on_jax_without_tensorflow(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert "'mirrored' needs the TensorFlow backend; this is 'jax'" in outcome["mirrored"]
-    assert not outcome["tensorflow"]
+    assert not outcome["tensorflow"] and outcome["same"] and outcome["changed"]
 
     # The model JAX trained and saved loads here, on TensorFlow, and predicts what it predicted there.
     config = load_config("synthetic", settings)

@@ -123,7 +123,8 @@ class _Batches(keras.utils.PyDataset):
     def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder):
         super().__init__()
         self.images, self.labels = dataset.images, dataset.labels
-        self.batch_size, self.shuffle, self.augmentation = batch_size, shuffle, augmentation
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.augment = None if augmentation is None else _compiled(augmentation, dataset.images.shape[1:])
         self.rng = np.random.default_rng(seed)
         count = dataset.num_examples
         self.order = self.rng.permutation(count) if shuffle else np.arange(count)
@@ -137,13 +138,32 @@ class _Batches(keras.utils.PyDataset):
             raise IndexError(f"Batch {index} of {self.count}")
         chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         images = self.images[chosen].astype("float32")
-        if self.augmentation is not None:
-            images = self.augmentation(images, training=True)
+        if self.augment is not None:
+            images = self.augment(images)
         return images, self.labels[chosen]
 
     def on_epoch_end(self):
         if self.shuffle:
             self.order = self.rng.permutation(len(self.order))
+
+
+def _compiled(augmentation, image_shape):
+    """`augmentation(images, training=True)`, compiled once on JAX, where op by op it ran at a third of the speed."""
+    if keras.backend.backend() != "jax":
+        return lambda images: augmentation(images, training=True)
+    import jax
+
+    augmentation.build((None, *image_shape))
+    step = jax.jit(lambda trainable, state, images: augmentation.stateless_call(trainable, state, images, training=True))
+    trainable = [variable.value for variable in augmentation.trainable_variables]
+    state = [variable.value for variable in augmentation.non_trainable_variables]
+
+    def augment(images):
+        nonlocal state
+        images, state = step(trainable, state, images)
+        return images
+
+    return augment
 
 
 class ErrorPolicy:
