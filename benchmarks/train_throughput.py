@@ -108,8 +108,9 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="timed batches per fit")
     parser.add_argument("--xla", choices=("on", "off", "both"), default="both", help="jit_compile setting(s) to measure")
     parser.add_argument("--width", type=int, help="override the presets' width")
+    parser.add_argument("--stem", choices=("imagenet", "compact", "small"), help="override the presets' stem")
     arguments = parser.parse_args()
-    overrides = {} if arguments.width is None else {"width": arguments.width}
+    overrides = {key: value for key, value in (("width", arguments.width), ("stem", arguments.stem)) if value is not None}
     print(f"backend: {keras.backend.backend()}, devices: {devices()}, batch {arguments.batch_size}")
     print("| preset | variant | XLA | params | img/s | step time vs plain | FER2013 epoch (s) |")
     print("|---|---|---|---:|---:|---:|---:|")

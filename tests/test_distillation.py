@@ -48,7 +48,7 @@ def test_teachers_are_checked_and_named(tmp_path):
         distillation_targets(FACES, [_pixel_teacher()], label_weight=1.5)
     with pytest.raises(ValueError, match=r"distillation.teachers: .*gone.keras does not exist"):
         distillation_targets(FACES, [tmp_path / "gone.keras"])
-    with pytest.raises(ValueError, match=r"distillation.teachers must be .keras files. Received: .*model.h5"):
+    with pytest.raises(ValueError, match=r"distillation.teachers must be a .keras file. Received: .*model.h5"):
         distillation_targets(FACES, [tmp_path / "model.h5"])
     wrong = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
     wrong.save(tmp_path / "wrong.keras")

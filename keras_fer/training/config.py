@@ -210,6 +210,14 @@ def write_config(config, path):
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
+def check_model_file(key, path, suffixes=(".keras",)):
+    """Fails early unless `path`, the value of config key `key`, is an existing file with one of `suffixes`."""
+    if not str(path).endswith(tuple(suffixes)):
+        raise ValueError(f"{key} must be a {' or '.join(suffixes)} file. Received: {path}")
+    if not Path(path).is_file():
+        raise ValueError(f"{key}: {path} does not exist")
+
+
 def _read_source(source):
     if str(source) in preset_names():
         return (resources.files("keras_fer") / "configs" / f"{source}.yaml").read_text(), str(source)

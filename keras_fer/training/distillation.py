@@ -1,10 +1,9 @@
 """Knowledge distillation: training targets mixed from the labels and teacher models' predictions."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
+from keras_fer.training.config import check_model_file
 from keras_fer.training.report import predict_probabilities
 
 
@@ -57,10 +56,7 @@ def distillation_targets(dataset, teachers, label_weight=0.5, flip=True, batch_s
 def check_teachers(teachers):
     """Fails early unless every teacher path names an existing `.keras` file."""
     for path in teachers:
-        if not str(path).endswith(".keras"):
-            raise ValueError(f"distillation.teachers must be .keras files. Received: {path}")
-        if not Path(path).is_file():
-            raise ValueError(f"distillation.teachers: {path} does not exist")
+        check_model_file("distillation.teachers", path)
 
 
 def _load_teachers(teachers, dataset):

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from keras_fer.models import PRESETS, from_preset
-from keras_fer.training.config import config_to_dict, write_config
+from keras_fer.training.config import check_model_file, config_to_dict, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, completed_epochs, fit
 from keras_fer.training.report import write_report
@@ -135,12 +135,8 @@ def build_model(model_config, num_classes, seed):
 
 def check_initial_weights(path):
     """Fails early unless `model.weights` names a readable weights file."""
-    if path is None:
-        return
-    if not str(path).endswith((".keras", ".weights.h5")):
-        raise ValueError(f"model.weights must be a .keras or .weights.h5 file. Received: {path}")
-    if not Path(path).is_file():
-        raise ValueError(f"model.weights: {path} does not exist")
+    if path is not None:
+        check_model_file("model.weights", path, (".keras", ".weights.h5"))
 
 
 def _load_initial_weights(model, path):
