@@ -153,7 +153,8 @@ def _compiled(augmentation, image_shape):
         return lambda images: augmentation(images, training=True)
     import jax
 
-    augmentation.build((None, *image_shape))
+    if not augmentation.built:
+        augmentation.build((None, *image_shape))
     step = jax.jit(lambda trainable, state, images: augmentation.stateless_call(trainable, state, images, training=True))
     trainable = [variable.value for variable in augmentation.trainable_variables]
     state = [variable.value for variable in augmentation.non_trainable_variables]
