@@ -212,12 +212,15 @@ def _export(arguments):
 
 def _predict(arguments):
     from keras_fer.inference import Recognizer, load_classifier
+    from keras_fer.inference.explain import check_backend
     from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
     recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip)
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
+    if arguments.explain:
+        check_backend()
     records, problems = predict_files(
         recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
     )

@@ -190,3 +190,12 @@ def test_video_without_a_frame_rate_has_no_seconds(tmp_path, monkeypatch, report
     (tmp_path / "clip.avi").write_bytes(b"not empty")
     frames = list(read_video(tmp_path / "clip.avi", every=1))
     assert [(frame.index, frame.seconds, frame.fps) for frame in frames] == [(0, None, None), (1, None, None)]
+
+
+def test_explain_on_another_backend_is_a_clear_error(model_file, media, tmp_path, capsys, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert main(["predict", str(media / "a.jpg"), "--model", str(model_file), "--explain", str(tmp_path / "x")]) == 2
+    assert "Grad-CAM (--explain, Recognizer.explain) needs the TensorFlow backend. Received: KERAS_BACKEND='jax'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

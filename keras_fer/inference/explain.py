@@ -30,6 +30,7 @@ class Explainer:
     """
 
     def __init__(self, model):
+        check_backend()
         layers = model.layers
         features = [layer for layer in layers if isinstance(layer, keras.layers.ReLU) and len(layer.output.shape) == 4][-1]
         cbams = [layer for layer in layers if isinstance(layer, CBAMBlock)]
@@ -59,6 +60,15 @@ class Explainer:
         gradcam /= np.maximum(gradcam.max(axis=(1, 2), keepdims=True), 1e-12)
         attention = np.asarray(self.cbam.spatial_attention(block_input[0]))[..., 0] if self.cbam else None
         return np.asarray(probabilities), attention, gradcam
+
+
+def check_backend():
+    """Fails unless Keras runs on TensorFlow, whose `GradientTape` Grad-CAM uses."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "Grad-CAM (--explain, Recognizer.explain) needs the TensorFlow backend. "
+            f"Received: KERAS_BACKEND={keras.backend.backend()!r}"
+        )
 
 
 def resize_map(heatmap, size):
