@@ -196,6 +196,10 @@ def _evaluate(arguments):
 
 
 def _export(arguments):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"keras-fer export needs the TensorFlow backend. Received: KERAS_BACKEND={keras.backend.backend()!r}")
     from keras_fer.export.command import export_model
 
     path = export_model(

@@ -115,3 +115,10 @@ def test_console_script_is_installed():
     assert executable.is_file()
     result = subprocess.run([str(executable), "train", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--overwrite" in result.stdout
+
+
+def test_export_on_another_backend_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert main(["export", str(tmp_path / "model.keras"), "--out", str(tmp_path / "exported")]) == 2
+    assert "keras-fer export needs the TensorFlow backend. Received: KERAS_BACKEND='jax'" in capsys.readouterr().err
+    assert not (tmp_path / "exported").exists()

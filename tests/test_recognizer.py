@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,10 @@ def test_default_recognizer_uses_the_model_installed_with_the_package():
     assert recognizer.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     faces = recognizer.analyze(PHOTO)
     assert len(faces) == 1 and sum(faces[0]["scores"].values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_saved_model_without_tensorflow_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # `import tensorflow` fails, as where it is not installed
+    (tmp_path / "served").mkdir()
+    with pytest.raises(ValueError, match=r"served: a SavedModel needs TensorFlow, which is not installed; a .keras or .tflite"):
+        load_classifier(tmp_path / "served")

@@ -70,8 +70,10 @@ def _keras(path):
 
 
 def _saved_model(path):
-    import tensorflow as tf
-
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise ValueError(f"{path}: a SavedModel needs TensorFlow, which is not installed; a .keras or .tflite model does not.") from error
     if not (path / "saved_model.pb").is_file():
         raise ValueError(f"{path} is a folder without saved_model.pb: not a SavedModel.")
     loaded = tf.saved_model.load(str(path))
