@@ -13,7 +13,11 @@ out=${OUT:-runs/stage8-out}
 mkdir -p "$out"
 python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .carry/*.whl
 export PYTHONPATH=/tmp/site:$PWD
-[ -d /tmp/fer2013/train ] || python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013
+if [ ! -d /tmp/fer2013 ]; then  # unpacked beside it first, so that a call cut off here leaves no half folder
+    rm -rf /tmp/fer2013.part
+    python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
+    mv /tmp/fer2013.part /tmp/fer2013
+fi
 
 train() {
     [ -f "$1/report.json" ] && return
