@@ -196,11 +196,10 @@ def _evaluate(arguments):
 
 
 def _export(arguments):
-    import keras
+    from keras_fer.backend import check_tensorflow_backend
 
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"keras-fer export needs the TensorFlow backend. Received: KERAS_BACKEND={keras.backend.backend()!r}")
-    from keras_fer.export.command import export_model
+    check_tensorflow_backend("keras-fer export")
+    from keras_fer.export.command import export_model  # imports TensorFlow
 
     path = export_model(
         arguments.model,
@@ -215,8 +214,8 @@ def _export(arguments):
 
 
 def _predict(arguments):
+    from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer, load_classifier
-    from keras_fer.inference.explain import check_backend
     from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
@@ -224,7 +223,7 @@ def _predict(arguments):
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     if arguments.explain:
-        check_backend()
+        check_tensorflow_backend("Grad-CAM (--explain, Recognizer.explain)")
     records, problems = predict_files(
         recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
     )

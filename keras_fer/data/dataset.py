@@ -88,7 +88,8 @@ class FERDataset:
 
         A `tf.data.Dataset` on the TensorFlow backend; on the others (JAX,
         PyTorch), which need no TensorFlow, a `keras.utils.PyDataset` that
-        slices the arrays and runs `augmentation` eagerly, batch by batch.
+        slices the arrays and applies `augmentation` batch by batch
+        (compiled once with `jax.jit` on JAX).
 
         Args:
             batch_size: examples per batch.

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
+from keras_fer.backend import check_tensorflow_backend
 from keras_fer.layers import CBAMBlock
 
 
@@ -30,7 +31,7 @@ class Explainer:
     """
 
     def __init__(self, model):
-        check_backend()
+        check_tensorflow_backend("Grad-CAM (--explain, Recognizer.explain)")
         layers = model.layers
         features = [layer for layer in layers if isinstance(layer, keras.layers.ReLU) and len(layer.output.shape) == 4][-1]
         cbams = [layer for layer in layers if isinstance(layer, CBAMBlock)]
@@ -60,15 +61,6 @@ class Explainer:
         gradcam /= np.maximum(gradcam.max(axis=(1, 2), keepdims=True), 1e-12)
         attention = np.asarray(self.cbam.spatial_attention(block_input[0]))[..., 0] if self.cbam else None
         return np.asarray(probabilities), attention, gradcam
-
-
-def check_backend():
-    """Fails unless Keras runs on TensorFlow, whose `GradientTape` Grad-CAM uses."""
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "Grad-CAM (--explain, Recognizer.explain) needs the TensorFlow backend. "
-            f"Received: KERAS_BACKEND={keras.backend.backend()!r}"
-        )
 
 
 def resize_map(heatmap, size):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import yaml
 
+from keras_fer.backend import check_tensorflow_backend
 from keras_fer.models import PRESETS, from_preset
 from keras_fer.training.config import check_model_file, config_to_dict, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
@@ -203,12 +204,9 @@ def distribution_strategy(distribute="auto"):
     TensorFlow's: on the other backends `"auto"` and `"none"` train on one
     device and `"mirrored"` is an error.
     """
+    if distribute == "mirrored":
+        check_tensorflow_backend("training.distribute: 'mirrored'")
     if keras.backend.backend() != "tensorflow":
-        if distribute == "mirrored":
-            raise ValueError(
-                f"training.distribute: 'mirrored' needs the TensorFlow backend; this is {keras.backend.backend()!r}. "
-                "Use 'auto' or 'none' (one device)."
-            )
         return _OneDevice()
     import tensorflow as tf
 
