@@ -126,7 +126,8 @@ def _add_predict(subcommands):
 def _add_config_flags(parser):
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="override a config value, e.g. --set training.epochs=3 (repeatable)",
+        help="override a config value, e.g. --set training.epochs=3, or one entry of a mapping, "
+        "e.g. --set training.augmentation.noise_stddev=0 (repeatable)",
     )
     parser.add_argument("--data", help="shortcut for --set data.path=PATH")
 

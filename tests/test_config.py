@@ -39,6 +39,18 @@ def test_augmentation_takes_a_switch_or_the_keyword_arguments_of_augmentation():
     assert config.training.augmentation == {"erasing_scale": None, "noise_stddev": 0, "rotation": 5}
 
 
+def test_one_entry_of_a_mapping_can_be_set_keeping_the_others(tmp_path):
+    config = load_config("fer2013", ["training.augmentation.noise_stddev=0"])
+    assert config.training.augmentation == {"noise_stddev": 0}
+    path = tmp_path / "mine.yaml"
+    path.write_text("training:\n  augmentation:\n    erasing_scale: null\n    rotation: 5\n")
+    config = load_config(path, ["training.augmentation.rotation=7", "training.augmentation.noise_stddev=0"])
+    assert config.training.augmentation == {"erasing_scale": None, "rotation": 7, "noise_stddev": 0}
+    options = load_config("synthetic").data.options
+    config = load_config("synthetic", ["data.options.train_samples_per_class=60", "data.options.seed=3"])
+    assert config.data.options == {**options, "train_samples_per_class": 60, "seed": 3}
+
+
 def test_integers_are_accepted_for_floats():
     assert load_config("synthetic", ["optimizer.learning_rate=1"]).optimizer.learning_rate == 1.0
 
@@ -62,13 +74,26 @@ def test_integers_are_accepted_for_floats():
         ("training.augmentation=3", r"`.*training.augmentation` must be bool or dict. Received: 3 \(int\)"),
         ("training.augmentation={rot: 5}", r"`.*training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "),
         ("training.augmentation={zoom: 1.5}", r"`.*training.augmentation`: `zoom` must be a number in \[0, 1\)"),
+        ("training.epochs.max=3", r"--set training.epochs.max=3: `training.epochs` is 12, not a mapping, so it has no entries to set$"),
+        ("training.epoch.max=3", r"--set training: unknown key\(s\) \['epoch'\]. Valid keys: \['augmentation', "),
         ("training.epochs", r"--set takes section.key=value"),
         ("epochs=3", r"--set takes section.key=value"),
+        ("training.augmentation.erasing_scale.min=0.1", r"--set takes section.key=value, .* or section.key.entry=value"),
     ],
 )
 def test_bad_values_name_the_key_and_the_valid_ones(override, message):
     with pytest.raises(ValueError, match=message):
         load_config("synthetic", [override])
+
+
+def test_an_unknown_entry_of_a_mapping_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"`fer2013: training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "):
+        load_config("fer2013", ["training.augmentation.rot=5"])
+
+
+def test_an_entry_of_a_switched_off_mapping_is_an_error():
+    with pytest.raises(ValueError, match=r"`training.augmentation` is False, not a mapping, .*: --set training.augmentation=\{noise_stddev: 0\}$"):
+        load_config("synthetic", ["training.augmentation.noise_stddev=0"])
 
 
 def test_bad_files_are_clear_errors(tmp_path):

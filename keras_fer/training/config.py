@@ -11,7 +11,8 @@ Each section holds the keyword arguments of one public function:
   predictions join the training labels; none by default);
 - `output`: `keras_fer.training.prepare_run_directory`.
 
-Precedence: dataclass defaults < YAML < `--set section.key=value` overrides.
+Precedence: dataclass defaults < YAML < `--set section.key=value` overrides
+(`section.key.entry=value` sets one entry of a mapping such as `training.augmentation`).
 Unknown keys, wrong types and impossible values raise a `ValueError` naming
 the key and what it accepts.
 """
@@ -164,6 +165,8 @@ def load_config(source="synthetic", overrides=()):
             or the path of a YAML file with any of the sections.
         overrides: strings `"section.key=value"`; values are parsed as YAML
             (`training.epochs=3`, `model.input_shape=[48,48,1]`).
+            `"section.key.entry=value"` sets one entry of a mapping
+            (`training.augmentation.noise_stddev=0`), keeping the others.
 
     Returns:
         A `Config`.
@@ -230,16 +233,36 @@ def _read_source(source):
 def _apply_override(values, override):
     key, separator, text = override.partition("=")
     parts = key.strip().split(".")
-    if not separator or len(parts) != 2 or not all(parts):
-        raise ValueError(f"--set takes section.key=value, e.g. training.epochs=3. Received: {override!r}")
-    section, name = parts
+    if not separator or len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(
+            "--set takes section.key=value, e.g. training.epochs=3, or section.key.entry=value for a mapping, "
+            f"e.g. training.augmentation.noise_stddev=0. Received: {override!r}"
+        )
+    section, name = parts[:2]
     _check_keys({section: None}, SECTIONS, "--set")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ValueError(f"--set {override}: the value is not valid YAML: {error}") from error
-    entries = values.setdefault(section, {}) or {}
+    entries = values.get(section) or {}
+    if len(parts) == 3:
+        value = {**_mapping_to_extend(values, section, name, override), parts[2]: value}
     values[section] = {**entries, name: value}
+
+
+def _mapping_to_extend(values, section, name, override):
+    """The mapping that `--set section.name.entry=value` adds an entry to: YAML's, else the default's."""
+    cls = SECTIONS[section]
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    _check_keys({name: None}, fields, f"--set {section}")
+    current = (values.get(section) or {}).get(name, getattr(cls(), name))
+    if current is True or current is None:
+        return {}
+    if not isinstance(current, dict):
+        entry, _, text = override.partition("=")
+        hint = f"; to switch it on with that entry: --set {section}.{name}={{{entry.split('.')[2]}: {text}}}" if current is False else ""
+        raise ValueError(f"--set {override}: `{section}.{name}` is {current!r}, not a mapping, so it has no entries to set{hint}")
+    return current
 
 
 def _check_keys(values, valid, where):
