@@ -14,7 +14,7 @@ from keras_fer.data import FERDataset
 from keras_fer.data.dataset import _Batches
 from keras_fer.training import load_config
 from keras_fer.training.splits import load_splits
-from tests.testing import SMALL
+from tests.testing import SMALL, WITHOUT_TENSORFLOW
 
 
 class Doubling(keras.layers.Layer):
@@ -49,17 +49,8 @@ def test_batches_without_tensorflow_keep_order_and_the_last_batch(monkeypatch):
     assert [labels.tolist() for _, labels in batches] == [[0, 1], [0, 1], [0]]
 
 
-ON_JAX = """
-import dataclasses, json, sys
-
-class NoTensorFlow:
-    # Fails every import of tensorflow, as where it is not installed.
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-            raise ModuleNotFoundError(f"No module named {name!r}")
-
-sys.meta_path.insert(0, NoTensorFlow())
+ON_JAX = WITHOUT_TENSORFLOW + """
+import dataclasses, json
 import keras, numpy as np
 assert keras.backend.backend() == "jax"
 from keras_fer.training import distribution_strategy, load_config, train

@@ -1,6 +1,9 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import types
 
 import cv2
@@ -13,7 +16,7 @@ from keras_fer.cli import main
 from keras_fer.inference.media import read_video
 from keras_fer.inference.models import Classifier
 from keras_fer.inference.predict import Progress, predict_files
-from tests.testing import PHOTO, BoxDetector
+from tests.testing import PHOTO, WITHOUT_TENSORFLOW, BoxDetector
 
 
 def portrait():
@@ -134,6 +137,19 @@ def test_flip_averages_each_face_with_its_mirror_image(tflite_file, media, tmp_p
     assert len(faces) == len(flipped) == 1
     assert faces[0]["scores"] == pytest.approx(flipped[0]["scores"], abs=1e-6)
     assert faces[0]["scores"] != pytest.approx(plain[0]["scores"], abs=1e-6)
+
+
+def test_predict_with_a_tflite_model_needs_no_tensorflow(tflite_file, media, tmp_path):
+    script = WITHOUT_TENSORFLOW + "from keras_fer.cli import main\nstatus = main(sys.argv[1:])\nprint('tensorflow' in sys.modules)\nsys.exit(status)"
+    arguments = ["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--json", str(tmp_path / "r.json")]
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    faces = json.loads((tmp_path / "r.json").read_text())[0]["faces"]
+    expected = Recognizer.from_file(tflite_file).analyze(media / "a.jpg")
+    assert len(faces) == len(expected) == 1
+    assert faces[0]["scores"] == pytest.approx(expected[0]["scores"], abs=1e-6)
 
 
 def test_faces_of_several_images_share_a_batch(tmp_path):

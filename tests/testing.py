@@ -11,6 +11,18 @@ from keras_fer.models import resnet18
 
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
 
+# Prepended to a `python -c` script: every import of tensorflow then fails, as where it is not installed.
+WITHOUT_TENSORFLOW = """
+import sys
+
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
 
 def tiny_resnet(**overrides):
     """A 16 px, 2-stage ResNet with CBAM and mixing: builds and fits in seconds."""
