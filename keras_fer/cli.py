@@ -217,6 +217,7 @@ def _export(arguments):
 def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer, load_classifier
+    from keras_fer.inference.explain import GRAD_CAM
     from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
@@ -224,7 +225,7 @@ def _predict(arguments):
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     if arguments.explain:
-        check_tensorflow_backend("Grad-CAM (--explain, Recognizer.explain)")
+        check_tensorflow_backend(GRAD_CAM)
     records, problems = predict_files(
         recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
     )

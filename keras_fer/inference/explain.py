@@ -7,6 +7,8 @@ from PIL import Image, ImageDraw
 from keras_fer.backend import check_tensorflow_backend
 from keras_fer.layers import CBAMBlock
 
+GRAD_CAM = "Grad-CAM (--explain, Recognizer.explain)"  # what check_tensorflow_backend names
+
 
 class Explainer:
     """Heatmaps of a keras-fer model's last stage for batches of faces.
@@ -31,7 +33,7 @@ class Explainer:
     """
 
     def __init__(self, model):
-        check_tensorflow_backend("Grad-CAM (--explain, Recognizer.explain)")
+        check_tensorflow_backend(GRAD_CAM)
         layers = model.layers
         features = [layer for layer in layers if isinstance(layer, keras.layers.ReLU) and len(layer.output.shape) == 4][-1]
         cbams = [layer for layer in layers if isinstance(layer, CBAMBlock)]
