@@ -73,6 +73,11 @@ def _add_evaluate(subcommands):
     _add_config_flags(evaluate)
     evaluate.add_argument("--split", help="split to evaluate (default: the config's data.validation_split)")
     evaluate.add_argument("--flip", action="store_true", help="average with horizontally flipped images (test-time augmentation)")
+    evaluate.add_argument(
+        "--shift", type=_non_negative_int, default=0, metavar="N",
+        help="also average over the images moved 1..N pixels left, right, up and down (test-time augmentation, "
+        "1 + 4N views, twice that with --flip; default: 0)",
+    )
     evaluate.add_argument("--output", help="report directory (default: <run>/evaluate-<split>)")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -118,6 +123,11 @@ def _add_predict(subcommands):
     predict.add_argument("--every", type=_positive_int, default=10, help="classify every Nth video frame (default: 10)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
     predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
+    predict.add_argument(
+        "--shift", type=_non_negative_int, default=0, metavar="N",
+        help="also average over the face moved 1..N pixels left, right, up and down (test-time augmentation, "
+        "1 + 4N times the compute, twice that with --flip; default: 0)",
+    )
     predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
     predict.set_defaults(run=_predict)
@@ -132,11 +142,23 @@ def _add_config_flags(parser):
     parser.add_argument("--data", help="shortcut for --set data.path=PATH")
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _int_at_least(minimum, kind):
+    """An argparse `type` taking integers from `minimum` up, with an error that says so."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a {kind} integer, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "positive")
+_non_negative_int = _int_at_least(0, "non-negative")
 
 
 def _overrides(arguments, shortcuts):
@@ -186,6 +208,7 @@ def _evaluate(arguments):
         overrides=_overrides(arguments, {"data.path": arguments.data}),
         split=arguments.split,
         flip=arguments.flip,
+        shift=arguments.shift,
         output=arguments.output,
         overwrite=arguments.overwrite,
     )
@@ -221,7 +244,9 @@ def _predict(arguments):
     from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
-    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip)
+    recognizer = Recognizer(
+        load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift
+    )
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     if arguments.explain:

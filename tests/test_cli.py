@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
+from keras_fer.data import tta_views
 from keras_fer.models import FERModel
 from keras_fer.training import confusion_matrix, load_config
 from keras_fer.training.splits import load_split
@@ -44,6 +45,14 @@ def test_train_writes_a_complete_run_that_evaluate_reads(tmp_path, capsys):
     ]
     assert main(["evaluate", str(run_dir), "--flip"]) == 2
     assert "already holds files" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--shift", "1"]) == 0
+    shifted = json.loads((run_dir / "evaluate-val-shift1" / "report.json").read_text())
+    moved = np.mean([model.predict(view, verbose=0) for view in tta_views(validation.images, shift=1)], axis=0)
+    assert shifted["test_time_shift"] == 1 and not shifted["test_time_flip"] and flipped["test_time_shift"] == 0
+    assert shifted["confusion_matrix"] == confusion_matrix(validation.labels, moved, 7).tolist()
+    assert main(["evaluate", str(run_dir), "--flip", "--shift", "16"]) == 2
+    assert "`shift` must be an integer from 0 to 15" in capsys.readouterr().err
+    assert not (run_dir / "evaluate-val-flip-shift16").exists()
     assert main(["evaluate", str(run_dir / "model.keras"), "--config", str(run_dir / "config.yaml"), "--split", "train"]) == 0
     on_train = json.loads((tmp_path / "run" / "model-evaluate-train" / "report.json").read_text())
     assert on_train["num_examples"] == 76 and on_train["data"]["split"] == "train"

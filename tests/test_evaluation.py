@@ -45,6 +45,58 @@ def test_flip_averages_the_predictions_of_both_mirror_images():
     assert np.abs(flipped - predict_probabilities(model, dataset, batch_size=3)).max() > 1e-4
 
 
+def test_tta_views_move_the_images_with_their_edges_repeated():
+    from keras_fer.data import tta_views
+
+    image = np.arange(16).reshape(1, 4, 4, 1)
+    views = [view[0, :, :, 0].tolist() for view in tta_views(image, flip=True, shift=1)]
+    rows = image[0, :, :, 0].tolist()
+    right = [[0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10], [12, 12, 13, 14]]
+    left = [[1, 2, 3, 3], [5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15]]
+    down = [rows[0], rows[0], rows[1], rows[2]]
+    up = [rows[1], rows[2], rows[3], rows[3]]
+    mirror = [row[::-1] for row in rows]
+    assert views[:5] == [rows, right, left, down, up]
+    assert views[5] == mirror and views[6] == [[3, 3, 2, 1], [7, 7, 6, 5], [11, 11, 10, 9], [15, 15, 14, 13]]
+    assert len(views) == 10 and len(tta_views(np.zeros((2, 48, 48, 1)), flip=True, shift=2)) == 18
+    two = tta_views(np.arange(25).reshape(1, 5, 5, 1), shift=2)
+    assert len(two) == 9 and two[5][0, 0, :, 0].tolist() == [0, 0, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "images, shift, message",
+    [
+        (np.zeros((1, 4, 4, 1)), 2, "`shift` must be an integer from 0 to 1 (pixels, less than half of 4x4 images). Received: shift=2"),
+        (np.zeros((1, 5, 6, 1)), -1, "from 0 to 2 "),
+        (np.zeros((1, 8, 8, 1)), 1.0, "Received: shift=1.0"),
+        (np.zeros((1, 8, 8, 1)), True, "Received: shift=True"),
+        (np.zeros((8, 8, 1)), 1, "`images` must be (n, height, width, channels). Received: shape (8, 8, 1)"),
+    ],
+)
+def test_tta_views_reject_impossible_shifts(images, shift, message):
+    from keras_fer.data import tta_views
+
+    with pytest.raises(ValueError) as error:
+        tta_views(images, shift=shift)
+    assert message in str(error.value)
+
+
+def test_shift_averages_the_predictions_of_every_view():
+    from keras_fer.data import tta_views
+    from keras_fer.data.synthetic import load_synthetic
+    from keras_fer.models import from_preset
+    from keras_fer.training.report import predict_probabilities
+
+    dataset = load_synthetic(samples_per_class=1, image_size=32)
+    model = from_preset("tiny", seed=0)
+    views = tta_views(dataset.images, flip=True, shift=1)
+    expected = np.mean([model.predict(view.astype("float32"), verbose=0) for view in views], axis=0)
+    averaged = predict_probabilities(model, dataset, batch_size=4, flip=True, shift=1)
+    np.testing.assert_allclose(averaged, expected, atol=1e-6)
+    flipped = predict_probabilities(model, dataset, batch_size=4, flip=True)
+    assert np.abs(averaged - flipped).max() > 1e-4
+
+
 def test_histories_of_consecutive_runs_join_with_epochs_numbered_on(tmp_path):
     from PIL import Image
 

@@ -139,6 +139,22 @@ def test_flip_averages_each_face_with_its_mirror_image(tflite_file, media, tmp_p
     assert faces[0]["scores"] != pytest.approx(plain[0]["scores"], abs=1e-6)
 
 
+def test_shift_averages_each_face_over_its_moved_copies(tflite_file, media, tmp_path, capsys):
+    arguments = ["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--flip", "--shift", "2"]
+    assert main([*arguments, "--json", str(tmp_path / "r.json")]) == 0
+    faces = json.loads((tmp_path / "r.json").read_text())[0]["faces"]
+    shifted = Recognizer.from_file(tflite_file, flip=True, shift=2).analyze(media / "a.jpg")
+    flipped = Recognizer.from_file(tflite_file, flip=True).analyze(media / "a.jpg")
+    assert len(faces) == len(shifted) == 1
+    assert faces[0]["scores"] == pytest.approx(shifted[0]["scores"], abs=1e-6)
+    assert faces[0]["scores"] != pytest.approx(flipped[0]["scores"], abs=1e-6)
+    capsys.readouterr()
+    assert main([*arguments[:-1], "16", "--json", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "`shift` must be an integer from 0 to 15" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.json").exists()
+
+
 def test_predict_with_a_tflite_model_needs_no_tensorflow(tflite_file, media, tmp_path):
     script = WITHOUT_TENSORFLOW + "from keras_fer.cli import main\nstatus = main(sys.argv[1:])\nprint('tensorflow' in sys.modules)\nsys.exit(status)"
     arguments = ["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--json", str(tmp_path / "r.json")]

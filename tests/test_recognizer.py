@@ -25,12 +25,13 @@ def test_predict_faces_takes_any_size_gray_or_color(model_file):
     assert recognizer.predict_faces([]).shape == (0, 7)
 
 
-def test_flip_averages_with_the_mirror_image():
-    def left_half_brightness(faces):
-        left = faces[:, :, :16].mean(axis=(1, 2, 3)) / 255
-        return np.stack([left, 1 - left], axis=-1)
+def _left_half_brightness(faces):
+    left = faces[:, :, :16].mean(axis=(1, 2, 3)) / 255
+    return np.stack([left, 1 - left], axis=-1)
 
-    classifier = Classifier(left_half_brightness, (32, 32, 1), ["left", "right"], None)
+
+def test_flip_averages_with_the_mirror_image():
+    classifier = Classifier(_left_half_brightness, (32, 32, 1), ["left", "right"], None)
     faces = np.zeros((3, 32, 32, 1), "uint8")
     faces[:, :, :16], faces[:, :, 16:] = 204, 51
     faces[1, :, :16] = 102
@@ -38,6 +39,22 @@ def test_flip_averages_with_the_mirror_image():
     # Face 1: left half 102, right half 51; the mirror image has them swapped.
     np.testing.assert_allclose(flipped[:, 0], [(0.8 + 0.2) / 2, (0.4 + 0.2) / 2, (0.8 + 0.2) / 2], atol=1e-6)
     np.testing.assert_allclose(Recognizer(classifier, BoxDetector([])).predict_faces(faces)[:, 0], [0.8, 0.4, 0.8], atol=1e-6)
+
+
+def test_shift_averages_over_the_face_moved_each_way():
+    classifier = Classifier(_left_half_brightness, (32, 32, 1), ["left", "right"], None)
+    face = np.zeros((32, 32, 1), "uint8")
+    face[:, :16], face[:, 16:] = 204, 51
+    shifted = Recognizer(classifier, BoxDetector([]), batch_size=3, shift=1).predict_faces(face)
+    # Moved right, the left half stays 204 (column 0 repeats); moved left, its
+    # last column is the right half's 51: (15 * 204 + 51) / 16 / 255 = 0.7625.
+    # Moved up or down it is unchanged: the mean of 0.8, 0.8, 0.7625, 0.8, 0.8.
+    np.testing.assert_allclose(shifted[:, 0], [(4 * 0.8 + 0.7625) / 5], atol=1e-6)
+    both = Recognizer(classifier, BoxDetector([]), shift=1, flip=True).predict_faces(face)
+    # Mirrored, the left half is 51 (0.2); moved right, its last column is 204.
+    np.testing.assert_allclose(both[:, 0], [(4 * 0.8 + 0.7625 + 4 * 0.2 + (15 * 51 + 204) / 16 / 255) / 10], atol=1e-6)
+    with pytest.raises(ValueError, match="`shift` must be an integer from 0 to 15"):
+        Recognizer(classifier, BoxDetector([]), shift=16)
 
 
 def test_analyze_orders_faces_left_to_right_and_crops_with_margin(model_file):

@@ -107,3 +107,50 @@ def _crop(image, crop_box, name):
             f"{image.width}x{image.height} image",
         )
     return image.crop((x, y, x + width, y + height))
+
+
+def tta_views(images, flip=False, shift=0):
+    """The views of a batch of images that test-time augmentation averages over.
+
+    The first view is `images` itself; then the images moved by 1 to
+    `shift` pixels right, left, down and up (the border pixels repeated
+    into the gap); with `flip`, the same views of the mirror images
+    follow. That makes `(1 + 4 * shift) * (2 if flip else 1)` views: 18
+    with `flip=True, shift=2`.
+
+    Args:
+        images: an array `(n, height, width, channels)`.
+        flip: add the horizontally mirrored views.
+        shift: the largest move in pixels, an integer from 0 to less than
+            half the images' smaller side.
+
+    Returns:
+        A list of arrays shaped and typed like `images`.
+
+    Example:
+
+    >>> len(tta_views(np.zeros((2, 48, 48, 1), "uint8"), flip=True, shift=2))
+    18
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"`images` must be (n, height, width, channels). Received: shape {images.shape}")
+    height, width = images.shape[1:3]
+    check_shift(shift, (height, width))
+    offsets = [(0, 0)] + [offset for step in range(1, shift + 1) for offset in ((0, step), (0, -step), (step, 0), (-step, 0))]
+    views = []
+    for base in (images, images[:, :, ::-1]) if flip else (images,):
+        padded = np.pad(base, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+        # Cropping the padded array `shift - dy` rows down moves the content dy rows down.
+        views.extend(padded[:, shift - dy : shift - dy + height, shift - dx : shift - dx + width] for dy, dx in offsets)
+    return views
+
+
+def check_shift(shift, image_size):
+    """Raises a `ValueError` unless `shift` is an integer from 0 to less than half the smaller side of `image_size`."""
+    limit = (min(image_size) + 1) // 2
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not 0 <= shift < limit:
+        raise ValueError(
+            f"`shift` must be an integer from 0 to {limit - 1} (pixels, less than half of {image_size[0]}x{image_size[1]} images). "
+            f"Received: shift={shift!r}"
+        )

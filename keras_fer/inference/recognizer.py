@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from keras_fer.data.images import check_shift, tta_views
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
@@ -27,6 +28,11 @@ class Recognizer:
             (test-time augmentation). Twice the compute; for the shipped
             model, 65.97% instead of 65.55% accuracy on FER2013 PublicTest
             (its model card). `explain` does not flip.
+        shift: also average over the face moved by 1 to `shift` pixels
+            left, right, up and down (`keras_fer.data.tta_views`):
+            `1 + 4 * shift` times the compute, twice that with `flip`. For
+            the shipped model, `flip=True, shift=2` (18 views) gives 67.23%
+            on FER2013 PublicTest. `explain` does not shift.
 
     Example:
 
@@ -37,12 +43,14 @@ class Recognizer:
     ```
     """
 
-    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False):
+    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0):
         self.classifier = classifier or load_classifier(None)
+        check_shift(shift, self.classifier.input_shape[:2])
         self.detector = detector or HaarFaceDetector()
         self.margin = margin
         self.batch_size = batch_size
         self.flip = flip
+        self.shift = shift
         self._explainer = None
 
     @classmethod
@@ -65,12 +73,10 @@ class Recognizer:
         inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
         if not len(inputs):
             return np.zeros((0, len(self.class_names)), "float32")
-        if self.flip:
-            inputs = np.concatenate([inputs, inputs[:, :, ::-1]])
+        views = tta_views(inputs, self.flip, self.shift)
+        inputs = np.concatenate(views)
         probabilities = np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
-        if self.flip:
-            return (probabilities[: len(crops)] + probabilities[len(crops) :]) / 2
-        return probabilities
+        return probabilities.reshape(len(views), len(crops), -1).mean(axis=0)
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import keras
 
+from keras_fer.data.images import check_shift
 from keras_fer.training.config import load_config
 from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
 from keras_fer.training.report import write_report
@@ -12,7 +13,7 @@ from keras_fer.training.run import CONFIG_FILE
 from keras_fer.training.splits import load_config_split
 
 
-def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64):
+def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64, shift=0):
     """Evaluates a run directory or a `.keras` file on one split of a dataset.
 
     Args:
@@ -23,8 +24,11 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
         overrides: `"section.key=value"` strings, as for `load_config`.
         split: the split to evaluate; default: `data.validation_split`.
         flip: horizontal-flip test-time augmentation.
+        shift: test-time augmentation by moving the images 1 to `shift`
+            pixels in each direction (`keras_fer.training.report.predict_probabilities`).
         output: the report directory; default `<run>/evaluate-<split>`
-            (`<file stem>-evaluate-<split>` next to a `.keras` file).
+            (`<file stem>-evaluate-<split>` next to a `.keras` file), with
+            `-flip` and `-shift<N>` appended when they are used.
         overwrite: replace an existing report in `output`.
         batch_size: prediction batch size.
 
@@ -38,15 +42,16 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
         config = run_dir / CONFIG_FILE
     resolved = load_config(config, overrides)
     split = split or resolved.data.validation_split
-    name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}"
+    name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}{f'-shift{shift}' if shift else ''}"
     output = Path(output) if output else (run_dir / name if run_dir else model_path.with_name(f"{model_path.stem}-{name}"))
-    _prepare_output(output, overwrite)
     loaded = keras.models.load_model(model_path)
     height, width, channels = loaded.input_shape[1:]
+    check_shift(shift, (height, width))
+    _prepare_output(output, overwrite)
     dataset = load_config_split(resolved.data, split, (height, width), channels, resolved.training.seed)
     history = run_dir / HISTORY_FILE if run_dir else None
     data = {**dataclasses.asdict(resolved.data), "split": split}
-    report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip)
+    report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip, shift)
     return output, report
 
 

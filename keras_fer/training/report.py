@@ -9,33 +9,42 @@ from pathlib import Path
 import numpy as np
 
 import keras_fer
+from keras_fer.data.images import tta_views
 from keras_fer.training.evaluation import classification_report
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
 
 
-def predict_probabilities(model, dataset, batch_size=64, flip=False):
-    """Class probabilities of `dataset`; with `flip`, averaged with the mirrored images'."""
-    if not flip:
+def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
+    """Class probabilities of `dataset`, averaged over its test-time views.
+
+    With `flip` and `shift` at their defaults this is the model's plain
+    prediction; otherwise the mean over the views `tta_views` makes
+    (the images mirrored, moved by up to `shift` pixels, or both), which
+    are held in memory together: 18 copies of the images with `flip=True,
+    shift=2`.
+    """
+    views = tta_views(dataset.images, flip, shift)
+    if len(views) == 1:
         return model.predict(dataset.batches(batch_size), verbose=0)
-    # One `predict` over both passes: a second call would trace the predict
+    # One `predict` over all views: a call per view would trace the predict
     # function again (and TensorFlow warns about retracing).
-    both = dataclasses.replace(
+    stacked = dataclasses.replace(
         dataset,
-        images=np.concatenate([dataset.images, dataset.images[:, :, ::-1]]),
-        labels=np.concatenate([dataset.labels, dataset.labels]),
+        images=np.concatenate(views),
+        labels=np.concatenate([dataset.labels] * len(views)),
         sources=(),
         skipped=(),
     )
-    probabilities = model.predict(both.batches(batch_size), verbose=0)
-    return (probabilities[: dataset.num_examples] + probabilities[dataset.num_examples :]) / 2
+    probabilities = model.predict(stacked.batches(batch_size), verbose=0)
+    return probabilities.reshape(len(views), dataset.num_examples, -1).mean(axis=0)
 
 
-def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False):
+def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False, shift=0):
     """Evaluates `model` on `dataset` and writes the report and its plots.
 
     Writes `report.json` (see `classification_report`, plus the data, the
-    model and whether flip test-time augmentation was used),
+    model and the test-time augmentation used),
     `confusion_matrix.png` (rows normalised) and, given a `CSVLogger`
     history, `training_curves.png`.
 
@@ -49,6 +58,8 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
         history_path: optional `history.csv` of the training run.
         batch_size: prediction batch size.
         flip: average predictions with those of horizontally flipped images.
+        shift: also average over the images moved by 1 to `shift` pixels
+            in each direction (see `predict_probabilities`).
 
     Returns:
         The report dict.
@@ -56,12 +67,13 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
     output_dir = Path(output_dir)
     dataset.check_model(model)
     start = time.perf_counter()
-    probabilities = predict_probabilities(model, dataset, batch_size, flip)
+    probabilities = predict_probabilities(model, dataset, batch_size, flip, shift)
     report = classification_report(dataset.labels, probabilities, dataset.class_names)
     report.update(
         data=data,
         model={"name": model.name, "path": str(model_path) if model_path else None, "parameters": model.count_params()},
         test_time_flip=flip,
+        test_time_shift=shift,
         seconds=round(time.perf_counter() - start, 1),
         keras_fer_version=keras_fer.__version__,
     )
