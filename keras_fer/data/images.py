@@ -1,4 +1,4 @@
-"""Decoding image files into uint8 arrays of one size and channel count."""
+"""Decoding image files into uint8 arrays of one size and channel count; the test-time views of such arrays."""
 
 import io
 from pathlib import Path
@@ -138,8 +138,11 @@ def tta_views(images, flip=False, shift=0):
     height, width = images.shape[1:3]
     check_shift(shift, (height, width))
     offsets = [(0, 0)] + [offset for step in range(1, shift + 1) for offset in ((0, step), (0, -step), (step, 0), (-step, 0))]
+    bases = (images, images[:, :, ::-1]) if flip else (images,)
+    if not shift:
+        return list(bases)
     views = []
-    for base in (images, images[:, :, ::-1]) if flip else (images,):
+    for base in bases:
         padded = np.pad(base, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
         # Cropping the padded array `shift - dy` rows down moves the content dy rows down.
         views.extend(padded[:, shift - dy : shift - dy + height, shift - dx : shift - dx + width] for dy, dx in offsets)
