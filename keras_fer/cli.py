@@ -1,4 +1,4 @@
-"""The `keras-fer` command: `train`, `evaluate`, `export` and `predict`."""
+"""The `keras-fer` command: `train`, `evaluate`, `study`, `export` and `predict`."""
 
 import argparse
 import json
@@ -29,6 +29,7 @@ def _parser():
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(subcommands)
     _add_evaluate(subcommands)
+    _add_study(subcommands)
     _add_export(subcommands)
     _add_predict(subcommands)
     return parser
@@ -82,6 +83,29 @@ def _add_evaluate(subcommands):
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
     evaluate.add_argument("--debug", action="store_true", help="show tracebacks")
     evaluate.set_defaults(run=_evaluate)
+
+
+def _add_study(subcommands):
+    study = subcommands.add_parser(
+        "study",
+        help="run a study grid: variants x label-noise levels x seeds, each an ordinary training run",
+        description="Train every cell of a study (a shipped study in keras_fer/configs/studies/ or a YAML "
+        "file), evaluate each on the study's label sets and gather the figures in results.csv, with a "
+        "summary (README.md, tables, paired tests, plots). Started again, it resumes the unfinished cell "
+        "and skips the finished ones.",
+    )
+    study.add_argument("study", help="shipped study name or YAML file")
+    study.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a value in every cell (section.key=value, e.g. data.path=...) or of an evaluation "
+        "label set (evaluate.NAME.key=value); repeatable",
+    )
+    study.add_argument("--data", help="shortcut for --set data.path=PATH")
+    study.add_argument("--output", help="folder of the cells' run directories (default: runs/studies/<study>)")
+    study.add_argument("--results", help="folder of results.csv and the summary (default: the --output folder)")
+    study.add_argument("--summary-only", action="store_true", help="only write the summary of the results there are")
+    study.add_argument("--debug", action="store_true", help="show tracebacks")
+    study.set_defaults(run=_study)
 
 
 def _add_export(subcommands):
@@ -216,6 +240,19 @@ def _evaluate(arguments):
         f"{report['num_examples']} images: accuracy {report['accuracy']:.4f}, balanced accuracy "
         f"{report['balanced_accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}. Report written to {output}"
     )
+    return 0
+
+
+def _study(arguments):
+    from keras_fer.studies import load_study, run_study, write_summary
+
+    study = load_study(arguments.study, _overrides(arguments, {"data.path": arguments.data}))
+    output = arguments.output or os.path.join("runs", "studies", study.name)
+    results = arguments.results or output
+    if not arguments.summary_only:
+        run_study(study, output, results, verbose=2 if not sys.stdout.isatty() else "auto", log=lambda line: print(line, flush=True))
+    summary = write_summary(study, results)
+    print(f"Study {study.name}: {len(study.cells())} cells; results and summary in {summary.parent}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import FERDataset
+from keras_fer.data.label_noise import flip_class_indices
 
 SyntheticFaces = collections.namedtuple("SyntheticFaces", "images labels clean_labels class_names")
 
@@ -74,7 +75,7 @@ def make_faces(
         for start in range(0, len(clean_labels), CHUNK)
     ]
     images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels), "uint8")
-    labels = flip_labels(clean_labels, len(counts), label_noise, rng)
+    labels, _ = flip_class_indices(clean_labels, len(counts), label_noise, rng)
     return SyntheticFaces(images, labels, clean_labels, tuple(class_names))
 
 
@@ -90,15 +91,6 @@ def load_synthetic(samples_per_class=200, image_size=48, channels=1, label_noise
     faces = make_faces(samples_per_class, image_size, channels, label_noise, seed=seed)
     sources = tuple(f"synthetic:{seed}:{index}" for index in range(len(faces.labels)))
     return FERDataset(faces.images, faces.labels, faces.class_names, sources)
-
-
-def flip_labels(labels, num_classes, fraction, rng):
-    """Moves `round(fraction * n)` random labels to another random class."""
-    labels = labels.copy()
-    flipped = rng.choice(len(labels), size=round(fraction * len(labels)), replace=False)
-    offsets = rng.integers(1, num_classes, size=len(flipped))
-    labels[flipped] = (labels[flipped] + offsets) % num_classes
-    return labels
 
 
 def _draw(shapes, size, channels, rng):

@@ -33,7 +33,7 @@ from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 DATASETS = ("synthetic", "fer2013", "ferplus", "rafdb", "affectnet", "folder")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("auto", "mirrored", "none")
-MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss")
+MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
 
 
 def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None):
@@ -53,6 +53,8 @@ class DataConfig:
     validation_split: str = _field("val")
     on_error: str = _field("raise", choices=("raise", "skip"))
     options: dict = _field({})
+    label_noise: float = _field(0.0, minimum=0.0, maximum=0.95)
+    label_noise_seed: int = _field(0, minimum=0)
 
 
 @dataclasses.dataclass

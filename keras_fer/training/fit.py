@@ -18,6 +18,7 @@ from keras_fer.training.optimizers import make_optimizer
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
+LAST_EPOCH = "last"
 
 
 def fit(
@@ -58,7 +59,9 @@ def fit(
         loss: keyword arguments of `ClassBalancedLoss` besides the counts.
         optimizer: keyword arguments of `make_optimizer` besides the length.
         epochs, batch_size: length of the training and examples per step.
-        monitor: the validation metric that picks the best model.
+        monitor: the validation metric that picks the best model, or
+            `"last"` to keep the last epoch's model (no choice made on the
+            validation split, as in an ablation that reports it).
         augmentation: whether to augment training batches with
             `keras_fer.data.augment.augmentation`, or a dict of its keyword
             arguments (e.g. `{"erasing_scale": None}`).
@@ -78,6 +81,8 @@ def fit(
         The `keras.callbacks.History` of this call.
     """
     run_dir = Path(run_dir)
+    if monitor == LAST_EPOCH and early_stopping_patience:
+        raise ValueError("`early_stopping_patience` needs a validation metric to watch; `monitor: last` has none.")
     train.check_model(model)
     validation.check_model(model)
     validation = _labels_like(train, validation)
@@ -149,17 +154,18 @@ def completed_epochs(run_dir):
 def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False):
     mode = "min" if monitor == "val_loss" else "max"
     best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
+    if monitor == LAST_EPOCH:
+        checkpoint = keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE)
+    else:
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True, initial_value_threshold=best
+        )
     # With weight averaging, validation and `ModelCheckpoint` see the averaged
     # weights (swapped in at the end of each epoch), `BackupAndRestore` the
     # raw ones with the average in the optimizer (swapped back before it).
     swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if ema else None
     callbacks = [swap] if swap else []
-    callbacks += [
-        keras.callbacks.ModelCheckpoint(
-            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True, initial_value_threshold=best
-        ),
-        keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True),
-    ]
+    callbacks += [checkpoint, keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True)]
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
     if tensorboard:
@@ -222,7 +228,7 @@ def _resume_history(run_dir, epochs_done, monitor, mode):
             writer = csv.DictWriter(file, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    values = [float(row[monitor]) for row in rows if row.get(monitor)]
+    values = [float(row[monitor]) for row in rows if row.get(monitor)]  # none for monitor "last"
     if not values:
         return None
     return min(values) if mode == "min" else max(values)

@@ -1,6 +1,7 @@
 """One training run from a `Config`: run directory, data, model, fit, report."""
 
 import contextlib
+import csv
 import dataclasses
 import functools
 import shutil
@@ -12,6 +13,7 @@ import numpy as np
 import yaml
 
 from keras_fer.backend import check_tensorflow_backend
+from keras_fer.data.label_noise import flipped_examples
 from keras_fer.models import PRESETS, from_preset
 from keras_fer.training.config import check_model_file, config_to_dict, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
@@ -21,7 +23,11 @@ from keras_fer.training.splits import load_splits
 
 CONFIG_FILE = "config.yaml"
 REPORT_FILE = "report.json"
-RUN_FILES = (CONFIG_FILE, REPORT_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, "tensorboard", "confusion_matrix.png", "training_curves.png")
+FLIPPED_LABELS_FILE = "flipped_labels.csv"
+RUN_FILES = (
+    CONFIG_FILE, REPORT_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, FLIPPED_LABELS_FILE,
+    "tensorboard", "confusion_matrix.png", "training_curves.png",
+)
 
 
 def train(config, run_dir=None, verbose="auto", targets=None):
@@ -62,6 +68,8 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )
+    if config.data.label_noise:
+        _write_flipped_labels(train_split, config.data, run_dir / FLIPPED_LABELS_FILE)
     if config.distillation.teachers:
         targets = functools.partial(_distillation_targets, settings=config.distillation, verbose=verbose)
     if targets is not None:
@@ -92,6 +100,15 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         batch_size=settings.batch_size,
     )
     return run_dir, report
+
+
+def _write_flipped_labels(train_split, data, path):
+    """Writes which training labels `data.label_noise` flipped: index, source, original and noisy class."""
+    rows = flipped_examples(train_split, data.label_noise, data.label_noise_seed)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(("index", "source", "original_label", "noisy_label"))
+        writer.writerows(rows)
 
 
 def _distillation_targets(train_split, settings, verbose):

@@ -4,6 +4,7 @@ import inspect
 from pathlib import Path
 
 from keras_fer.data import EXPRESSIONS, FERDataset, load_affectnet, load_fer2013, load_ferplus, load_image_folder, load_rafdb
+from keras_fer.data.label_noise import flip_labels
 from keras_fer.data.synthetic import make_faces
 
 
@@ -14,6 +15,8 @@ def load_splits(
     validation_split="val",
     on_error="raise",
     options=None,
+    label_noise=0.0,
+    label_noise_seed=0,
     image_size=(48, 48),
     channels=1,
     seed=0,
@@ -44,6 +47,10 @@ def load_splits(
         train_split, validation_split: the splits to train and validate on.
         on_error: `"raise"` or `"skip"` bad records.
         options: extra keyword arguments of the dataset's loader.
+        label_noise: share of the training labels to flip to another class,
+            uniformly at random (`keras_fer.data.label_noise.flip_labels`),
+            for label-noise studies; validation labels stay clean.
+        label_noise_seed: seed of that flip.
         image_size: `(height, width)` the model takes.
         channels: channels the model takes.
         seed: seed of the synthetic faces.
@@ -51,10 +58,13 @@ def load_splits(
     Returns:
         `(train, validation)` `FERDataset`s.
     """
-    return tuple(
+    train, validation = (
         load_split(dataset, path, split, on_error, options, image_size, channels, seed)
         for split in (train_split, validation_split)
     )
+    if label_noise:
+        train, _ = flip_labels(train, label_noise, label_noise_seed)
+    return train, validation
 
 
 def load_split(dataset, path, split, on_error="raise", options=None, image_size=(48, 48), channels=1, seed=0):
