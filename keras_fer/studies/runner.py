@@ -1,6 +1,8 @@
 """Runs a study's cells as ordinary training runs and gathers their figures in `results.csv`."""
 
+import contextlib
 import csv
+import fcntl
 import os
 from pathlib import Path
 
@@ -29,7 +31,9 @@ def run_study(study, output_dir, results_dir=None, verbose="auto", log=print):
     set) are added to `results_dir/results.csv`, its predicted classes to
     `predictions.csv`, and each label set's true classes are written once
     to `labels.csv`, so that paired tests need neither the data nor the
-    models.
+    models. Several processes may run the same study at once (`keras-fer
+    study --jobs N`): each cell is claimed with a lock that its process
+    holds until it ends, and result files are updated under a lock.
 
     Args:
         study: a `keras_fer.studies.Study`.
@@ -44,28 +48,57 @@ def run_study(study, output_dir, results_dir=None, verbose="auto", log=print):
     output_dir = Path(output_dir)
     results_dir = Path(results_dir or output_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    done = {_key(row) for row in read_results(results_dir / RESULTS_FILE)}
     evaluation_sets = {}
     cells = study.cells()
     for number, cell in enumerate(cells, start=1):
-        keys = [_key(_key_row(study, cell, label_set)) for label_set in study.evaluate]
-        if all(key in done for key in keys):
-            continue
-        log(f"study {study.name}: cell {number}/{len(cells)} {cell.name}")
-        run_dir = output_dir / cell.name
-        config = study.config(cell, run_dir)
-        if not (run_dir / REPORT_FILE).is_file():
-            train(config, verbose=verbose)
-        model = keras.models.load_model(run_dir / "model.keras")
-        for label_set, data in study.evaluate.items():
-            dataset = _evaluation_set(evaluation_sets, label_set, {"path": config.data.path, **data}, model)
-            probabilities = predict_probabilities(model, dataset, config.training.batch_size)
-            row = _result_row(study, cell, label_set, config.training.epochs, dataset, probabilities)
+        with _claimed(output_dir, cell) as claimed:
+            if not claimed or _finished(study, cell, results_dir):
+                continue
+            log(f"study {study.name}: cell {number}/{len(cells)} {cell.name}")
+            _run_cell(study, cell, output_dir / cell.name, results_dir, evaluation_sets, verbose)
+    return results_dir / RESULTS_FILE
+
+
+def _run_cell(study, cell, run_dir, results_dir, evaluation_sets, verbose):
+    config = study.config(cell, run_dir)
+    if not (run_dir / REPORT_FILE).is_file():
+        train(config, verbose=verbose)
+    model = keras.models.load_model(run_dir / "model.keras")
+    for label_set, data in study.evaluate.items():
+        dataset = _evaluation_set(evaluation_sets, label_set, {"path": config.data.path, **data}, model)
+        probabilities = predict_probabilities(model, dataset, config.training.batch_size)
+        row = _result_row(study, cell, label_set, config.training.epochs, dataset, probabilities)
+        with _locked(results_dir / ".results.lock"):
             _append_predictions(results_dir, row, probabilities.argmax(-1))
             _write_labels(results_dir, label_set, dataset)
             _append_row(results_dir / RESULTS_FILE, row)
-        keras.backend.clear_session()
-    return results_dir / RESULTS_FILE
+    keras.backend.clear_session()
+
+
+def _finished(study, cell, results_dir):
+    done = {_key(row) for row in read_results(results_dir / RESULTS_FILE)}
+    return all(_key(_key_row(study, cell, label_set)) in done for label_set in study.evaluate)
+
+
+@contextlib.contextmanager
+def _claimed(output_dir, cell):
+    """Yields whether this process holds the cell's lock (released when the block or the process ends)."""
+    path = output_dir / ".locks" / f"{cell.name.replace('/', '_')}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+@contextlib.contextmanager
+def _locked(path):
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield
 
 
 def read_results(path):
@@ -78,7 +111,7 @@ def read_results(path):
 
 
 def read_predictions(results_dir):
-    """`({key: predicted classes}, {label set: true classes})` from a results folder.
+    """`({key: predicted classes}, {label set: true classes}, {label set: class names})` from a results folder.
 
     Keys are `(variant, seed, noise, eval_labels)` strings as in `results.csv`.
     """
@@ -87,8 +120,10 @@ def read_predictions(results_dir):
         (row["variant"], row["seed"], row["noise"], row["eval_labels"]): _digits(row["predicted"])
         for row in read_results(results_dir / PREDICTIONS_FILE)
     }
-    labels = {row["eval_labels"]: _digits(row["labels"]) for row in read_results(results_dir / LABELS_FILE)}
-    return predictions, labels
+    label_rows = read_results(results_dir / LABELS_FILE)
+    labels = {row["eval_labels"]: _digits(row["labels"]) for row in label_rows}
+    class_names = {row["eval_labels"]: row["class_names"].split() for row in label_rows}
+    return predictions, labels, class_names
 
 
 def _evaluation_set(cache, label_set, data, model):

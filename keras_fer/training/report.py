@@ -86,7 +86,7 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
 
 def plot_confusion_matrix(counts, class_names, path):
     """Saves the confusion matrix, each row normalised to the class's recall, as a PNG."""
-    figure, axes = _figure(figsize=(1.1 * len(class_names) + 2, 1.0 * len(class_names) + 1.5))
+    figure, axes = new_figure(figsize=(1.1 * len(class_names) + 2, 1.0 * len(class_names) + 1.5))
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     image = axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (row, column), rate in np.ndenumerate(rates):
@@ -99,7 +99,7 @@ def plot_confusion_matrix(counts, class_names, path):
     axes.set_ylabel("true class")
     axes.set_title("Confusion matrix (rows normalised)")
     figure.colorbar(image, ax=axes, fraction=0.046)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_training_curves(history_path, path):
@@ -111,7 +111,7 @@ def plot_training_curves(history_path, path):
     """
     rows, starts = read_histories([history_path] if isinstance(history_path, (str, Path)) else history_path)
     curves = [(key, title) for key, title in CURVES if any(key in row for row in rows)]
-    figure, axes = _figure(ncols=len(curves), figsize=(4 * len(curves), 3.4))
+    figure, axes = new_figure(ncols=len(curves), figsize=(4 * len(curves), 3.4))
     epochs = [row["epoch"] for row in rows]
     for ax, (key, title) in zip(np.atleast_1d(axes), curves):
         for prefix, label in (("", "training"), ("val_", "validation")):
@@ -124,7 +124,7 @@ def plot_training_curves(history_path, path):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def read_histories(history_paths):
@@ -145,13 +145,15 @@ def read_histories(history_paths):
     return rows, starts
 
 
-def _figure(ncols=1, figsize=None):
+def new_figure(ncols=1, figsize=None):
+    """A matplotlib `Figure` and its axes, made without pyplot (no global state, any thread)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(ncols=ncols)
 
 
-def _save(figure, path):
+def save_figure(figure, path):
+    """Saves `figure` as a PNG at 110 dpi, laid out tight."""
     figure.tight_layout()
     figure.savefig(path, dpi=110)
