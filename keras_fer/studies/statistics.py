@@ -48,7 +48,7 @@ def binomial_two_sided(k, n):
 
     Example:
 
-    >>> binomial_two_sided(0, 3)
+    >>> round(binomial_two_sided(0, 3), 6)
     0.25
     """
     if n == 0:
