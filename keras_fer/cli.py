@@ -101,6 +101,8 @@ def _add_study(subcommands):
         "label set (evaluate.NAME.key=value); repeatable",
     )
     study.add_argument("--data", help="shortcut for --set data.path=PATH")
+    study.add_argument("--variants", nargs="+", metavar="NAME", help="run only these variants (default: all)")
+    study.add_argument("--seeds", nargs="+", type=_non_negative_int, metavar="N", help="run only these seeds (default: all)")
     study.add_argument("--output", help="folder of the cells' run directories (default: runs/studies/<study>)")
     study.add_argument("--results", help="folder of results.csv and the summary (default: the --output folder)")
     study.add_argument(
@@ -252,7 +254,7 @@ def _evaluate(arguments):
 def _study(arguments):
     from keras_fer.studies import load_study, run_study, write_summary
 
-    study = load_study(arguments.study, _overrides(arguments, {"data.path": arguments.data}))
+    study = load_study(arguments.study, _overrides(arguments, {"data.path": arguments.data}), arguments.variants, arguments.seeds)
     output = arguments.output or os.path.join("runs", "studies", study.name)
     results = arguments.results or output
     if arguments.summary_only:
@@ -274,6 +276,9 @@ def _study_jobs(arguments, output, results):
     threads = arguments.threads or max(1, (os.cpu_count() or 1) // arguments.jobs)
     command = [sys.executable, "-m", "keras_fer.cli", "study", arguments.study, "--output", output, "--results", results]
     command += [f"--set={override}" for override in _overrides(arguments, {"data.path": arguments.data})]
+    for flag in ("variants", "seeds"):
+        if getattr(arguments, flag):
+            command += [f"--{flag}", *map(str, getattr(arguments, flag))]
     command += ["--threads", str(threads)]
     workers = [subprocess.Popen(command) for _ in range(arguments.jobs)]
     codes = [worker.wait() for worker in workers]

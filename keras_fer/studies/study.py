@@ -9,7 +9,7 @@ import yaml
 
 from keras_fer.training.config import SECTIONS, load_config
 
-STUDY_KEYS = ("name", "description", "base", "set", "variants", "seeds", "noise", "train_labels", "evaluate", "comparisons")
+STUDY_KEYS = ("name", "description", "extends", "base", "set", "variants", "seeds", "noise", "train_labels", "evaluate", "comparisons")
 EVALUATE_KEYS = ("dataset", "path", "split", "on_error", "options")
 
 
@@ -70,10 +70,13 @@ def shipped_studies():
     return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
-def load_study(source, overrides=()):
+def load_study(source, overrides=(), variants=None, seeds=None):
     """Reads and checks a study file.
 
     A study is a YAML mapping:
+    - `extends` (optional): another study (shipped name or path) whose keys
+      this one keeps unless it sets them; its `set` list comes first, this
+      one's after it, so a study can rerun another at another size;
     - `base`: the training config every cell starts from (preset or YAML);
     - `set`: `--set`-style overrides shared by every cell (the recipe);
     - `variants`: name -> list of overrides that make the variant;
@@ -95,13 +98,16 @@ def load_study(source, overrides=()):
         overrides: `section.key=value` strings applied to every cell after
             the study's own (e.g. `data.path=...`), or
             `evaluate.<label set>.<key>=value` for an evaluation set.
+        variants, seeds: optional subsets of the study's variants and seeds
+            to run (a partial grid, e.g. a dry run); comparisons keep the
+            pairs whose two variants are both kept.
 
     Returns:
         A `Study`.
     """
     values, name = _read(source)
     where = str(source)
-    _check_keys(values, STUDY_KEYS, where)
+    values = _extended(values, where)
     for key in ("base", "variants", "seeds", "evaluate"):
         if key not in values:
             raise ValueError(f"{where}: `{key}` is required. A study has keys {list(STUDY_KEYS)}.")
@@ -112,18 +118,20 @@ def load_study(source, overrides=()):
             _override_evaluate(evaluate, override)
         else:
             cell_overrides.append(override)
-    variants = _variants(values["variants"], where)
+    variants = _subset(_variants(values["variants"], where), variants, "variants", where)
     study = Study(
         name=str(values.get("name") or name),
         description=str(values.get("description") or ""),
         base=_base(values["base"], source),
         overrides=(*_strings(values.get("set") or [], f"{where}: set"), *cell_overrides),
         variants=variants,
-        seeds=_seeds(values["seeds"], where),
+        seeds=tuple(_subset(dict.fromkeys(_seeds(values["seeds"], where)), seeds, "seeds", where)),
         noise=_noise(values.get("noise", [0]), where),
         train_labels="",
         evaluate=evaluate,
-        comparisons=_comparisons(values.get("comparisons") or [], variants, where),
+        comparisons=tuple(
+            pair for pair in _comparisons(values.get("comparisons") or [], values["variants"], where) if set(pair) <= set(variants)
+        ),
     )
     configs = {}
     for cell in study.cells():
@@ -133,6 +141,31 @@ def load_study(source, overrides=()):
             raise ValueError(f"{where}: variant `{cell.variant}`: {error}") from error
     train_labels = values.get("train_labels") or next(iter(configs.values())).data.dataset
     return dataclasses.replace(study, train_labels=str(train_labels))
+
+
+def _extended(values, where, depth=0):
+    _check_keys(values, STUDY_KEYS, where)
+    if "extends" not in values:
+        return values
+    if depth > 8:
+        raise ValueError(f"{where}: `extends` goes more than 8 studies deep (a loop?)")
+    parent, _ = _read(values["extends"])
+    parent = _extended(parent, str(values["extends"]), depth + 1)
+    merged = {**parent, **{key: value for key, value in values.items() if key != "extends"}}
+    merged["set"] = [*(parent.get("set") or []), *(values.get("set") or [])]
+    if "name" not in values:
+        merged.pop("name", None)  # named after its own file
+    return merged
+
+
+def _subset(chosen, names, what, where):
+    """The entries of mapping `chosen` whose keys are in `names` (all when `names` is None)."""
+    if names is None:
+        return chosen
+    unknown = [name for name in names if name not in chosen]
+    if unknown:
+        raise ValueError(f"{where}: {what} {unknown} are not in the study. It has {list(chosen)}")
+    return {key: value for key, value in chosen.items() if key in names}
 
 
 def _read(source):

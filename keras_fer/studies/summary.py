@@ -248,3 +248,18 @@ def _plot_noise(curves, path, title):
     axes.grid(alpha=0.3)
     axes.legend()
     save_figure(figure, path)
+
+
+def headline_table(study, results_dir, noise=0.0):
+    """The markdown table README quotes: each variant's mean accuracy and balanced accuracy on every label set."""
+    rows = read_results(Path(results_dir) / "results.csv")
+    tables = {label_set: variant_table(study, rows, label_set, noise) for label_set in study.evaluate}
+    header = " | ".join(f"{name} ({label_set})" for label_set in tables for _, name in METRICS[:2])
+    lines = [f"| variant | seeds | {header} |", "|---|---:|" + "---:|" * (2 * len(tables))]
+    for variant in study.variants:
+        scores = [tables[label_set].get(variant) for label_set in tables]
+        if not all(scores):
+            continue
+        figures = " | ".join(_percent(score[metric]) for score in scores for metric, _ in METRICS[:2])
+        lines.append(f"| `{variant}` | {min(score['seeds'] for score in scores)} | {figures} |")
+    return "\n".join(lines)

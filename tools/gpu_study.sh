@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The full-size study grids (ablation_fer2013_gpu, label_noise_ferplus_gpu) on the lent GPU machine, which
+# has JAX but no TensorFlow and gets only the working tree plus 64 MiB (DEVELOPERS.md, "Training on the lent
+# GPU machine").
+#
+# Here, once, with ../shared beside the checkout (about 50 MiB into the git-ignored .carry/):
+#     bash tools/gpu_study.sh prepare
+# There, by the device tool with carry [".carry"] and timeout_s 600:
+#     bash tools/gpu_study.sh
+# Both studies train with `keras-fer study --jobs $JOBS` (default 8 processes sharing the GPU, 2 CPU threads
+# each) until $BUDGET seconds (default 520) have passed, then stop; $OUT gets studies.tgz (each study's
+# results.csv, predictions.csv, labels.csv, summary, and each cell's config, history and report) and the log.
+# A second call on the still-warm machine resumes both studies where the first stopped. ABLATION_SETTINGS
+# and NOISE_SETTINGS append arguments to each `keras-fer study` (a dry run: --variants full --seeds 0
+# --set training.epochs=1). Back here, unpack studies.tgz and write the summaries with
+#     keras-fer study ablation_fer2013_gpu --summary-only --results saved_models/studies/ablation_fer2013_gpu
+set -euo pipefail
+shared=${SHARED:-../shared/data}
+
+if [ "${1:-}" = prepare ]; then
+    mkdir -p .carry
+    [ -f .carry/fer2013.xz ] || python saved_models/fer2013/carry_data.py pack "$shared/fer2013" .carry/fer2013.xz
+    tar cJf .carry/ferplus_labels.tar.xz -C "$shared/ferplus" FER2013Train/label.csv FER2013Valid/label.csv
+    ls .carry/*.whl >/dev/null 2>&1 || pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .carry \
+        "keras==$(python -c 'import keras; print(keras.__version__)')" namex optree
+    du -sh .carry
+    exit 0
+fi
+
+export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
+out=${OUT:-runs/gpu-study-out}
+deadline=$((SECONDS + ${BUDGET:-520}))
+mkdir -p "$out" runs/gpu
+python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .carry/*.whl
+export PYTHONPATH=/tmp/site:$PWD
+if [ ! -d /tmp/fer2013 ]; then  # unpacked beside it first, so that a call cut off here leaves no half folder
+    rm -rf /tmp/fer2013.part
+    python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
+    mv /tmp/fer2013.part /tmp/fer2013
+fi
+if [ ! -d /tmp/ferplus ]; then  # FER+ holds the same PNGs under the same names, with its own label files
+    rm -rf /tmp/ferplus.part && mkdir -p /tmp/ferplus.part
+    tar xJf .carry/ferplus_labels.tar.xz -C /tmp/ferplus.part
+    for pair in FER2013Train:train FER2013Valid:val; do
+        find "/tmp/fer2013/${pair#*:}" -name '*.png' -exec ln -s -t "/tmp/ferplus.part/${pair%:*}/" {} +
+    done
+    mv /tmp/ferplus.part /tmp/ferplus
+fi
+
+study() {
+    local name=$1 left=$((deadline - SECONDS))
+    shift
+    [ "$left" -gt 30 ] || return 0
+    timeout "$left" python3 -m keras_fer.cli study "$name" --jobs "${JOBS:-8}" --threads 2 \
+        --output "runs/gpu/$name" --results "runs/gpu/$name/results" "$@" 2>&1 | tee -a "$out/gpu_study.log" || true
+}
+study ablation_fer2013_gpu --data /tmp/fer2013 --set evaluate.ferplus.path=/tmp/ferplus ${ABLATION_SETTINGS:-}
+study label_noise_ferplus_gpu --data /tmp/ferplus ${NOISE_SETTINGS:-}
+tar czf "$out/studies.tgz" --exclude=model.keras --exclude=backup --exclude=.locks --exclude='*.png' runs/gpu
