@@ -4,6 +4,7 @@ import pytest
 
 from keras_fer.layers import CBAMBlock, PhiloxDropout
 from keras_fer.losses import ClassBalancedLoss
+from keras_fer.losses.class_balanced_loss import class_balanced_weights
 from keras_fer.models import PRESETS, FERModel, from_preset, resnet18
 from tests.testing import mixing_partner, numpy_categorical_crossentropy, random_images, tiny_resnet
 
@@ -142,12 +143,56 @@ def test_plain_model_trains_with_sparse_loss():
     assert np.isfinite(history.history["loss"][0])
 
 
-@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy()])
-def test_mixing_model_refuses_sparse_loss(loss):
+def _add_up_reference(per_sample, labels, partner, weights=None):
+    """`0.5 * mean(w_i L(y_i)) + 0.5 * mean(w_j L(y_j))` in NumPy, `per_sample(labels)` giving `L` per sample."""
+    weights = np.ones(len(labels)) if weights is None else np.asarray(weights, "float64")
+    return 0.5 * np.mean(weights * per_sample(labels)) + 0.5 * np.mean(weights[partner] * per_sample(labels[partner]))
+
+
+@pytest.mark.parametrize(
+    "loss, per_sample",
+    [
+        ("sparse_categorical_crossentropy", lambda p: lambda y: -np.log(p[np.arange(len(y)), y])),
+        (keras.losses.SparseCategoricalCrossentropy(), lambda p: lambda y: -np.log(p[np.arange(len(y)), y])),
+        ("categorical_crossentropy", lambda p: lambda y: -np.log(p[np.arange(len(y)), y])),
+        (ClassBalancedLoss([3, 3, 2]), lambda p: lambda y: np.asarray(class_balanced_weights([3, 3, 2]))[y] * -np.log(p[np.arange(len(y)), y])),
+        ("mean_squared_error", lambda p: lambda y: np.mean((np.eye(3)[y] - p) ** 2, axis=-1)),
+    ],
+    ids=["sparse-name", "sparse-object", "categorical", "class-balanced", "mse"],
+)
+def test_mixing_trains_with_the_add_up_loss_of_any_keras_loss(loss, per_sample):
     model = tiny_resnet()
     model.compile("adam", loss)
-    with pytest.raises(ValueError, match="sparse losses cannot take"):
-        model.fit(random_images(8), LABELS, epochs=1, verbose=0)
+    images = random_images(8)
+    y_pred = model(images, training=True)
+    partner = keras.ops.convert_to_numpy(model.mixing_layer.partner)
+    probabilities = keras.ops.convert_to_numpy(y_pred).astype("float64")
+    computed = float(model.compute_loss(images, LABELS, y_pred, training=True))
+    assert computed == pytest.approx(_add_up_reference(per_sample(probabilities), LABELS, partner), rel=1e-5)
+    weights = np.arange(1.0, 9.0)
+    computed = float(model.compute_loss(images, LABELS, y_pred, sample_weight=weights, training=True))
+    assert computed == pytest.approx(_add_up_reference(per_sample(probabilities), LABELS, partner, weights), rel=1e-5)
+    history = model.fit(images, LABELS, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_add_up_loss_equals_the_mixed_target_loss_for_cross_entropy():
+    model = tiny_resnet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    images = random_images(8)
+    y_pred = model(images, training=True)
+    mixed = model.mixing_layer.mix_targets(keras.ops.one_hot(LABELS, 3))
+    expected = keras.losses.categorical_crossentropy(mixed, y_pred)
+    computed = model.compute_loss(images, LABELS, y_pred, training=True)
+    assert float(computed) == pytest.approx(float(keras.ops.mean(expected)), rel=1e-5)
+
+
+def test_evaluation_takes_labels_in_the_loss_format():
+    model = tiny_resnet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    sparse = model.evaluate(random_images(8), LABELS, verbose=0)
+    model.compile("adam", "categorical_crossentropy")
+    assert model.evaluate(random_images(8), LABELS, verbose=0) == pytest.approx(sparse, rel=1e-5)
 
 
 @pytest.mark.parametrize(

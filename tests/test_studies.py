@@ -10,7 +10,7 @@ from keras_fer.cli import main
 from keras_fer.studies import load_study, read_predictions, read_results, run_study, shipped_studies, write_summary
 from keras_fer.studies import runner
 from keras_fer.studies.statistics import binomial_two_sided, bootstrap_difference, holm, mcnemar, mean_and_std
-from keras_fer.studies.summary import paired_comparison, variant_table
+from keras_fer.studies.summary import headline_table, paired_comparison, variant_table
 
 SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "saved_models" / "studies"
 TINY = [
@@ -230,3 +230,9 @@ def test_committed_summaries_are_regenerated_from_their_results(name, tmp_path):
     regenerated = write_summary(load_study(name), tmp_path).read_text()
     assert regenerated == (folder / "README.md").read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(p.name for p in folder.glob("*.png"))
+
+
+def test_readme_quotes_the_generated_headline_table():
+    readme = (SHIPPED_RESULTS.parents[1] / "README.md").read_text()
+    quoted = readme.split("<!-- headline: ablation_fer2013 -->\n")[1].split("<!-- /headline -->")[0]
+    assert quoted.strip() == headline_table(load_study("ablation_fer2013"), SHIPPED_RESULTS / "ablation_fer2013").strip()

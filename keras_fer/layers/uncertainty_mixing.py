@@ -78,6 +78,11 @@ class UncertaintyMixing(keras.layers.Layer):
         self._partner = partner
         return weight * mu + (1.0 - weight) * ops.take(mu, partner, axis=0)
 
+    @property
+    def partner(self):
+        """Each sample's partner index `perm(i)` in the last training call, or `None` after an inference call."""
+        return self._partner
+
     def mix_targets(self, targets):
         """Targets `0.5 * y_i + 0.5 * y_perm(i)` for the last training call.
 

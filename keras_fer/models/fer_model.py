@@ -1,9 +1,10 @@
 import keras
+from keras import ops
 
 from keras_fer.layers import UncertaintyMixing
 from keras_fer.losses.targets import to_distribution
 
-SPARSE_LOSSES = ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy")
+SPARSE_LOSSES = ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy")  # they take class indices
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")
@@ -12,15 +13,20 @@ class FERModel(keras.Model):
 
     Build it like any functional model, `FERModel(inputs, outputs)`. It
     behaves as `keras.Model` except in one place: when the graph holds an
-    `UncertaintyMixing` layer, `compute_loss` replaces the targets of a
-    training batch with the mixed targets `0.5 * y_i + 0.5 * y_perm(i)` that
-    match the features the layer mixed in the same forward pass. So one model
+    `UncertaintyMixing` layer, the loss of a training batch is RUL's add-up
+    loss `0.5 * L(y_i, p_i) + 0.5 * L(y_perm(i), p_i)`, where `perm` is the
+    pairing the layer mixed the features with in the same forward pass. It
+    works with any Keras loss `L`, sparse or not; for losses linear in the
+    target (cross-entropy, `ClassBalancedLoss`) it equals `L` against the
+    mixed target `0.5 * y_i + 0.5 * y_perm(i)`, and with `ClassBalancedLoss`
+    each half is weighted by its own label's class weight. A sample weight
+    goes with its label: the second half takes the partner's. So one model
     serves both uses:
 
-    - `model.fit(images, labels)`: labels may be integers, one-hot or soft
-      distributions; the forward pass mixes features, the loss sees the
-      matching mixed targets (compile with a loss that accepts distributions,
-      such as `ClassBalancedLoss` or `"categorical_crossentropy"`).
+    - `model.fit(images, labels)`: compiled with `"sparse_categorical_crossentropy"`
+      labels are class indices; with any other loss they may be integers
+      (made one-hot), one-hot or soft distributions. The forward pass mixes
+      features and the loss sees both labels of each mixed sample.
       Training metrics compare the mixed predictions with the original labels.
     - `model.predict(images)`, `evaluate`, `export`: no mixing; `predict`
       needs no labels and returns class probabilities, `evaluate` takes the
@@ -52,22 +58,22 @@ class FERModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mixing = self.mixing_layer
-        if y is not None and mixing is not None:
-            _check_loss_takes_distributions(self.loss)
+        if y is None or mixing is None:
+            return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if not _takes_class_indices(self.loss):
             y = to_distribution(y, y_pred)
-            if training:
-                y = mixing.mix_targets(y)
-        return super().compute_loss(
-            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        partner = mixing.partner if training else None
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if partner is None:
+            return loss
+        partner_weight = None if sample_weight is None else ops.take(sample_weight, partner, axis=0)
+        partner_loss = super().compute_loss(
+            x=x, y=ops.take(y, partner, axis=0), y_pred=y_pred, sample_weight=partner_weight, training=training
         )
+        return 0.5 * loss + 0.5 * partner_loss
 
 
-def _check_loss_takes_distributions(loss):
-    name = loss if isinstance(loss, str) else type(loss).__name__
-    if name in SPARSE_LOSSES:
-        raise ValueError(
-            "A model with `UncertaintyMixing` trains on mixed target "
-            "distributions, which sparse losses cannot take. Use "
-            "`keras_fer.losses.ClassBalancedLoss` or "
-            f"'categorical_crossentropy'. Received: loss={loss!r}"
-        )
+def _takes_class_indices(loss):
+    """Whether `loss` (a compiled loss: name, function or `Loss`) is one of Keras' sparse losses."""
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
+    return name in SPARSE_LOSSES
