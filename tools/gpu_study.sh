@@ -32,13 +32,7 @@ export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
 out=${OUT:-runs/gpu-study-out}
 deadline=$((SECONDS + ${BUDGET:-520}))
 mkdir -p "$out" runs/gpu
-python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .carry/*.whl
-export PYTHONPATH=/tmp/site:$PWD
-if [ ! -d /tmp/fer2013 ]; then  # unpacked beside it first, so that a call cut off here leaves no half folder
-    rm -rf /tmp/fer2013.part
-    python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
-    mv /tmp/fer2013.part /tmp/fer2013
-fi
+source tools/gpu_setup.sh
 if [ ! -d /tmp/ferplus ]; then  # FER+ holds the same PNGs under the same names, with its own label files
     rm -rf /tmp/ferplus.part && mkdir -p /tmp/ferplus.part
     tar xJf .carry/ferplus_labels.tar.xz -C /tmp/ferplus.part

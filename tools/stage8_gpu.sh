@@ -3,7 +3,7 @@
 # CBAM kernels) trained from scratch, then the shipped model distilled from it and from itself with stage 7's
 # recipe. Run from the repository root by the device tool with `.carry` carried (DEVELOPERS.md, "Training on
 # the lent GPU machine"):
-#     bash saved_models/fer2013/stage8_gpu.sh
+#     bash tools/stage8_gpu.sh
 # What comes back in $OUT: the student's model.keras, and runs.tgz with both runs' configs, logs and reports.
 # A second call on the same warm machine resumes both runs where the first stopped. TEACHER_SETTINGS and
 # STUDENT_SETTINGS append `--set` arguments to each run (a dry run: --set training.epochs=1).
@@ -11,13 +11,7 @@ set -euo pipefail
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
 out=${OUT:-runs/stage8-out}
 mkdir -p "$out"
-python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .carry/*.whl
-export PYTHONPATH=/tmp/site:$PWD
-if [ ! -d /tmp/fer2013 ]; then  # unpacked beside it first, so that a call cut off here leaves no half folder
-    rm -rf /tmp/fer2013.part
-    python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
-    mv /tmp/fer2013.part /tmp/fer2013
-fi
+source tools/gpu_setup.sh
 
 train() {
     [ -f "$1/report.json" ] && return
