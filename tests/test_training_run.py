@@ -1,3 +1,4 @@
+import importlib
 import json
 import os
 import runpy
@@ -238,3 +239,39 @@ def test_carried_fer2013_unpacks_to_the_same_files(tmp_path):
     assert sorted(unpacked) == sorted(originals)
     for relative, image in originals.items():
         np.testing.assert_array_equal(np.asarray(PIL.Image.open(unpacked[relative])), image)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_config_numbers_are_errors(value):
+    with pytest.raises(ValueError, match="`synthetic: optimizer.learning_rate` must be a finite number"):
+        load_config("synthetic", [f"optimizer.learning_rate={value}"])
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_epoch(tmp_path, monkeypatch):
+    fit_module = importlib.import_module("keras_fer.training.fit")  # `keras_fer.training.fit` is also the function
+
+    class DivergesInEpochTwo(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                weight = self.model.trainable_weights[0]
+                weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+    callbacks = fit_module._callbacks
+    monkeypatch.setattr(fit_module, "_callbacks", lambda *args, **kwargs: [DivergesInEpochTwo(), *callbacks(*args, **kwargs)])
+    config = load_config("synthetic", [*SMALL, "training.epochs=3", "training.monitor=last", f"output.path={tmp_path}"])
+    with pytest.raises(ValueError, match="The training loss became nan at epoch 2, batch 1; .*keeps its last finite epoch"):
+        train(config, verbose=0)
+    assert history_epochs(tmp_path) == [0]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert all(np.isfinite(weight).all() for weight in model.get_weights())
+
+
+def test_monitor_last_keeps_the_last_epoch(tmp_path):
+    config = load_config("synthetic", [*SMALL, "training.epochs=2", "training.monitor=last", f"output.path={tmp_path}"])
+    _, report = train(config, verbose=0)
+    with open(tmp_path / "history.csv") as file:
+        last = file.read().splitlines()[-1].split(",")
+    header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert report["accuracy"] == pytest.approx(float(last[header.index("val_accuracy")]), abs=1e-4)
+    with pytest.raises(ValueError, match="`monitor: last` has none"):
+        train(load_config("synthetic", [*SMALL, "training.monitor=last", "training.early_stopping_patience=2", f"output.path={tmp_path / 'b'}"]), verbose=0)

@@ -20,6 +20,7 @@ the key and what it accepts.
 import contextlib
 import dataclasses
 import inspect
+import math
 import typing
 from importlib import resources
 from pathlib import Path
@@ -294,6 +295,8 @@ def _checked(value, hint, metadata, key):
             function(**value)
         except (TypeError, ValueError) as error:
             raise ValueError(f"`{key}`: {error}") from error
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"`{key}` must be a finite number. Received: {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

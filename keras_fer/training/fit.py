@@ -164,7 +164,7 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
     # weights (swapped in at the end of each epoch), `BackupAndRestore` the
     # raw ones with the average in the optimizer (swapped back before it).
     swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if ema else None
-    callbacks = [swap] if swap else []
+    callbacks = [StopOnNonFiniteLoss()] + ([swap] if swap else [])
     callbacks += [checkpoint, keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True)]
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
@@ -192,6 +192,27 @@ class _RecalibrateBatchNorm(keras.callbacks.Callback):
     def on_test_begin(self, logs=None):
         self.forward = self.forward or _forward(self.model)
         _recalibrate(self.model, self.make_batches(), self.max_batches, self.forward)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Ends `fit` with a `ValueError` at the first batch whose loss is NaN or infinite.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which lets the epoch end (and so
+    the checkpoint and the backup save the broken weights), it raises before
+    any epoch-end callback runs: `model.keras` and `backup/` keep the last
+    finite epoch.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise ValueError(
+                f"The training loss became {float(loss)} at epoch {getattr(self, 'epoch', 0) + 1}, batch {batch + 1}; "
+                "training stopped and the run keeps its last finite epoch. Try a lower optimizer.learning_rate."
+            )
 
 
 class _SwapBack(keras.callbacks.Callback):
