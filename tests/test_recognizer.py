@@ -143,3 +143,63 @@ def test_saved_model_without_tensorflow_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "served").mkdir()
     with pytest.raises(ValueError, match=r"served: a SavedModel needs TensorFlow, which is not installed; a .keras or .tflite"):
         load_classifier(tmp_path / "served")
+
+
+def _mean_brightness(faces):
+    """A classifier whose first score is the mean pixel value / 255: shows the pixels it was given."""
+    mean = faces.reshape(len(faces), -1).mean(axis=1, keepdims=True) / 255.0
+    return np.concatenate([mean, 1 - mean], axis=1).astype("float32")
+
+
+BRIGHTNESS = Classifier(_mean_brightness, (16, 16, 1), ["bright", "dark"], None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "uint8"])
+def test_crops_in_0_to_255_of_any_numeric_type_give_the_uint8_answer(dtype):
+    recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([]))
+    face = np.full((16, 16), 200, "uint8")
+    assert recognizer.predict_faces(face.astype(dtype))[0, 0] == pytest.approx(200 / 255)
+
+
+@pytest.mark.parametrize(
+    "face, message",
+    [
+        (np.full((16, 16), 0.8, "float32"), "floats in \\[0, 1\\].*multiply by 255"),
+        (np.full((16, 16), np.nan, "float32"), "NaN or infinite"),
+        (np.full((16, 16, 3), np.inf), "NaN or infinite"),
+        (np.ones((16, 16), bool), "uint8 pixels or numbers in \\[0, 255\\]. Received dtype bool"),
+        (np.full((16, 16), 40_000, "uint16"), "values in \\[0, 255\\]. Received uint16 values from 40000 to 40000"),
+        (np.full((16, 16), -3.0), "values from -3 to -3"),
+        (np.zeros((16, 16, 2), "uint8"), "\\(height, width, 1\\|3\\|4\\). Received a ndarray of shape \\(16, 16, 2\\)"),
+        (np.zeros((1, 1), "uint8"), "at least 8x8 pixels. Received shape \\(1, 1\\)"),
+        (np.zeros(2304, "uint8"), "Received a ndarray of shape \\(2304,\\)"),
+        ([None], "Received a NoneType of shape \\(\\)"),
+        ("face.png", "for an image file use `analyze`"),
+    ],
+    ids=["float-0-1", "nan", "inf", "bool", "uint16", "negative", "2-channels", "1x1", "flat", "none", "path"],
+)
+def test_crops_that_are_not_pixels_are_refused(face, message):
+    with pytest.raises(ValueError, match=message):
+        Recognizer(BRIGHTNESS, detector=BoxDetector([])).predict_faces(face)
+
+
+def test_analyze_refuses_a_float_image_in_0_to_1():
+    recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([(0, 0, 16, 16)]))
+    with pytest.raises(ValueError, match="An image holds floats in \\[0, 1\\]"):
+        recognizer.analyze(np.full((32, 32, 3), 0.5))
+    assert recognizer.analyze(np.full((32, 32, 3), 127.0))[0]["scores"]["bright"] == pytest.approx(127 / 255, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"batch_size": 0}, "`batch_size` must be a positive integer. Received: batch_size=0"),
+        ({"batch_size": 2.5}, "`batch_size` must be a positive integer"),
+        ({"margin": -0.9}, "`margin` must be a number in \\[0, 1\\]"),
+        ({"margin": "wide"}, "`margin` must be a number"),
+        ({"flip": "yes"}, "`flip` must be True or False"),
+    ],
+)
+def test_recognizer_arguments_are_checked_in_the_constructor(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Recognizer(BRIGHTNESS, detector=BoxDetector([]), **arguments)

@@ -11,6 +11,8 @@ from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
 from keras_fer.inference.models import load_classifier
 
+MIN_CROP_SIZE = 8
+
 
 class Recognizer:
     """Detects faces in photos and classifies their expressions.
@@ -44,6 +46,12 @@ class Recognizer:
     """
 
     def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0):
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+            raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        if not isinstance(flip, (bool, np.bool_)):
+            raise ValueError(f"`flip` must be True or False. Received: flip={flip!r}")
         self.classifier = classifier or load_classifier(None)
         check_shift(shift, self.classifier.input_shape[:2])
         self.detector = detector or HaarFaceDetector()
@@ -66,9 +74,14 @@ class Recognizer:
         """Class probabilities `(n, num_classes)` of face crops of any size, gray or color.
 
         Args:
-            faces: one crop `(height, width[, channels])` or a list/array of
-                crops; uint8 pixels (floats are taken as `[0, 255]`).
+            faces: one crop `(height, width[, 1|3|4 channels])`, at least
+                `MIN_CROP_SIZE` pixels a side, or a list/array of crops;
+                uint8 pixels, or other numbers in `[0, 255]`. Floats in
+                `[0, 1]`, NaN, bools and values outside `[0, 255]` (16-bit
+                images) are refused with a `ValueError`.
         """
+        if isinstance(faces, (str, Path)):
+            raise ValueError(f"`predict_faces` takes pixel arrays of face crops; for an image file use `analyze`. Received: {faces!r}")
         crops = [faces] if _is_single(faces) else list(faces)
         inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
         if not len(inputs):
@@ -131,12 +144,15 @@ class Recognizer:
 
     def _prepare(self, face):
         height, width, channels = self.classifier.input_shape
+        received = type(face).__name__
         face = np.asarray(face)
         if face.ndim == 3 and face.shape[-1] == 1:
             face = face[..., 0]
-        if face.ndim not in (2, 3) or (face.ndim == 3 and face.shape[-1] not in (3, 4)) or min(face.shape[:2]) < 1:
-            raise ValueError(f"A face crop must be (height, width) or (height, width, 1|3|4). Received shape {face.shape}")
-        picture = Image.fromarray(np.clip(face, 0, 255).astype("uint8"))
+        if face.ndim not in (2, 3) or (face.ndim == 3 and face.shape[-1] not in (3, 4)):
+            raise ValueError(f"A face crop must be an array (height, width) or (height, width, 1|3|4). Received a {received} of shape {face.shape}")
+        if min(face.shape[:2]) < MIN_CROP_SIZE:
+            raise ValueError(f"A face crop must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE} pixels. Received shape {face.shape}")
+        picture = Image.fromarray(checked_pixels(face, "A face crop"))
         picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
         return np.asarray(picture, "uint8").reshape(height, width, channels)
 
@@ -153,10 +169,33 @@ def read_rgb(image):
         return upright_rgb(image)
     array = np.asarray(image)
     if array.ndim == 2:
-        return np.repeat(array[..., None], 3, axis=-1).astype("uint8")
+        return np.repeat(checked_pixels(array, "An image")[..., None], 3, axis=-1)
     if array.ndim == 3 and array.shape[-1] in (3, 4):
-        return array[..., :3].astype("uint8")
+        return checked_pixels(array[..., :3], "An image")
     raise ValueError(f"An image must be a path, a PIL image or an (height, width[, 3]) array. Received shape {array.shape}")
+
+
+def checked_pixels(array, what):
+    """`array` as uint8 pixels, or a `ValueError` saying why it does not hold `[0, 255]` pixel values.
+
+    uint8 passes as it is; other integers and floats pass when all of them
+    are finite and in `[0, 255]`, except floats that all lie in `[0, 1]`:
+    those are an image scaled to `[0, 1]`, which read as `[0, 255]` would be
+    black and silently misclassified.
+    """
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{what} must hold uint8 pixels or numbers in [0, 255]. Received dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} holds NaN or infinite values; pixels must be numbers in [0, 255]")
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if low < 0 or high > 255:
+        raise ValueError(f"{what} must hold pixel values in [0, 255]. Received {array.dtype} values from {low:g} to {high:g}")
+    if np.issubdtype(array.dtype, np.floating) and 0 < high <= 1:
+        raise ValueError(f"{what} holds floats in [0, 1]; keras-fer takes pixel values in [0, 255] (multiply by 255)")
+    return array.astype("uint8")
 
 
 def crop(image, box, margin):
@@ -168,7 +207,8 @@ def crop(image, box, margin):
 
 
 def _is_single(faces):
-    return isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 3, 4)))
+    """One crop: a 2-D array, or a 3-D array whose last axis is 1-4 channels (2 is then refused as a crop)."""
+    return isinstance(faces, np.ndarray) and (faces.ndim <= 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 2, 3, 4)))
 
 
 def face_record(box, scores, class_names):
