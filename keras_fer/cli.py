@@ -224,6 +224,12 @@ def _train(arguments):
     run_dir, report = train(config, run_dir, verbose=2 if not sys.stdout.isatty() else "auto")
     for name, scores in report["per_class"].items():
         print(f"  {name:<9} recall {scores['recall']:.3f}  (support {scores['support']})")
+    skipped = report["data"]["skipped"]
+    if skipped["train"] or skipped["validation"]:
+        print(
+            f"Skipped {len(skipped['train'])} training and {len(skipped['validation'])} validation records "
+            f"(data.on_error: skip); each is listed with its problem under data.skipped in {run_dir / 'report.json'}"
+        )
     print(
         f"Validation accuracy {report['accuracy']:.4f}, balanced accuracy {report['balanced_accuracy']:.4f}, "
         f"macro-F1 {report['macro_f1']:.4f}. Run written to {run_dir}"

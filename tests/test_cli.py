@@ -62,7 +62,7 @@ def test_train_writes_a_complete_run_that_evaluate_reads(tmp_path, capsys):
     "arguments, message",
     [
         (["evaluate", "nowhere"], "nowhere is neither a run directory nor a .keras file"),
-        (["train", "--set", "training.epochs=-1"], "`synthetic: training.epochs` must lie in [1, inf]"),
+        (["train", "--set", "training.epochs=-1"], "`--set training.epochs` must lie in [1, inf]"),
         (["train", "mine.yaml"], "Config mine.yaml is neither a YAML file nor a preset"),
         (["train", "fer2013"], "`data.path` is required for dataset 'fer2013'"),
         (["train", "--teachers", "a.keras", "gone.keras"], "distillation.teachers: a.keras does not exist"),
@@ -131,3 +131,28 @@ def test_export_on_another_backend_is_a_clear_error(tmp_path, capsys, monkeypatc
     assert main(["export", str(tmp_path / "model.keras"), "--out", str(tmp_path / "exported")]) == 2
     assert "keras-fer export needs the TensorFlow backend. Received: KERAS_BACKEND='jax'" in capsys.readouterr().err
     assert not (tmp_path / "exported").exists()
+
+
+def test_skipped_records_are_counted_and_listed(tmp_path, capsys):
+    from PIL import Image
+
+    data = tmp_path / "faces"
+    for split in ("train", "val"):
+        for index, name in enumerate(("cat", "dog")):
+            (data / split / name).mkdir(parents=True)
+            for copy in range(4):
+                Image.fromarray(np.full((32, 32), 40 + 150 * index + copy, "uint8")).save(data / split / name / f"{copy}.png")
+    (data / "train" / "dog" / "broken.png").write_bytes(b"not a png")
+    flags = ["--set", "data.dataset=folder", "--set", "data.on_error=skip", "--set", "data.options={class_names: [cat, dog]}"]
+    assert main(["train", "--data", str(data), "--epochs", "1", "--output", str(tmp_path / "run"), *flags]) == 0
+    out = capsys.readouterr().out
+    assert "Skipped 1 training and 0 validation records (data.on_error: skip)" in out
+    skipped = json.loads((tmp_path / "run" / "report.json").read_text())["data"]["skipped"]
+    assert skipped["validation"] == [] and len(skipped["train"]) == 1 and "broken.png" in skipped["train"][0][0]
+
+
+def test_a_rejected_set_value_names_the_flag(capsys):
+    assert main(["train", "--set", "training.epochs=ten"]) == 2
+    assert capsys.readouterr().err.strip() == "keras-fer train: error: `--set training.epochs` must be int. Received: 'ten' (str)"
+    assert main(["train", "--set", "model.input_shape=[32, 32]"]) == 2
+    assert "`--set model.input_shape` must be a list of 3 integers (height, width, channels)" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def test_bad_values_name_the_key_and_the_valid_ones(override, message):
 
 
 def test_an_unknown_entry_of_a_mapping_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"`fer2013: training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "):
+    with pytest.raises(ValueError, match=r"`--set training.augmentation`: unknown key\(s\) \['rot'\]. Valid keys: \['erasing_scale', "):
         load_config("fer2013", ["training.augmentation.rot=5"])
 
 

@@ -243,7 +243,7 @@ def test_carried_fer2013_unpacks_to_the_same_files(tmp_path):
 
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
 def test_non_finite_config_numbers_are_errors(value):
-    with pytest.raises(ValueError, match="`synthetic: optimizer.learning_rate` must be a finite number"):
+    with pytest.raises(ValueError, match="`--set optimizer.learning_rate` must be a finite number"):
         load_config("synthetic", [f"optimizer.learning_rate={value}"])
 
 

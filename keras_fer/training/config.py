@@ -37,8 +37,8 @@ DISTRIBUTE = ("auto", "mirrored", "none")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
 
 
-def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None):
-    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of}
+def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, length=None):
+    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of, "length": length}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -67,7 +67,7 @@ class ModelConfig:
     """
 
     preset: str = _field("tiny", choices=("paper", "fer2013", "tiny"))
-    input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None)
+    input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None, length=3)
     attention: typing.Optional[str] = _field("cbam", choices=("cbam", None))
     spatial_kernel_size: typing.Optional[int] = _field(None, choices=(None, 1, 3, 5, 7, 9))
     uncertainty_mixing: bool = _field(True)
@@ -187,20 +187,26 @@ def load_config(source="synthetic", overrides=()):
         raise ValueError(f"{source} is not valid YAML: {error}") from error
     if not isinstance(values, dict):
         raise ValueError(f"{source} must hold a mapping of sections {sorted(SECTIONS)}. Received: {values!r}")
+    overridden = set()
     for override in overrides:
-        _apply_override(values, override)
-    return config_from_dict(values, name=name, source=str(source))
+        overridden.add(_apply_override(values, override))
+    return config_from_dict(values, name=name, source=str(source), overridden=overridden)
 
 
-def config_from_dict(values, name="custom", source="config"):
-    """Builds a `Config` from nested dicts, validating every key and value."""
+def config_from_dict(values, name="custom", source="config", overridden=()):
+    """Builds a `Config` from nested dicts, validating every key and value.
+
+    `overridden`: `(section, key)` pairs that came from `--set`, which
+    errors then name instead of `source`.
+    """
     _check_keys(values, SECTIONS, source)
     sections = {}
     for section, cls in SECTIONS.items():
         entries = values.get(section) or {}
         if not isinstance(entries, dict):
             raise ValueError(f"{source}: section `{section}` must be a mapping. Received: {entries!r}")
-        sections[section] = _build_section(cls, entries, f"{source}: {section}")
+        keys = {key for overridden_section, key in overridden if overridden_section == section}
+        sections[section] = _build_section(cls, entries, f"{source}: {section}", f"--set {section}", keys)
     return Config(**sections, name=name)
 
 
@@ -251,6 +257,7 @@ def _apply_override(values, override):
     if len(parts) == 3:
         value = {**_mapping_to_extend(values, section, name, override), parts[2]: value}
     values[section] = {**entries, name: value}
+    return section, name
 
 
 def _mapping_to_extend(values, section, name, override):
@@ -274,16 +281,22 @@ def _check_keys(values, valid, where):
         raise ValueError(f"{where}: unknown key(s) {unknown}. Valid keys: {sorted(valid)}")
 
 
-def _build_section(cls, entries, where):
+def _build_section(cls, entries, where, flag_where=None, from_flags=()):
     fields = {field.name: field for field in dataclasses.fields(cls)}
     _check_keys(entries, fields, where)
     hints = typing.get_type_hints(cls)
-    checked = {name: _checked(value, hints[name], fields[name].metadata, f"{where}.{name}") for name, value in entries.items()}
+    checked = {
+        name: _checked(value, hints[name], fields[name].metadata, f"{flag_where if name in from_flags else where}.{name}")
+        for name, value in entries.items()
+    }
     return cls(**checked)
 
 
 def _checked(value, hint, metadata, key):
     value = _coerce(value, hint, key)
+    length = metadata.get("length")
+    if length is not None and value is not None and len(value) != length:
+        raise ValueError(f"`{key}` must be a list of {length} integers (height, width, channels). Received: {list(value)!r}")
     choices = metadata.get("choices")
     if choices is not None and value not in choices:
         raise ValueError(f"`{key}` must be one of {list(choices)}. Received: {value!r}")

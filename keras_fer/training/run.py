@@ -68,6 +68,10 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )
+    skipped = {
+        "train": [list(record) for record in train_split.skipped],
+        "validation": [list(record) for record in validation_split.skipped],
+    }
     if config.data.label_noise:
         _write_flipped_labels(train_split, config.data, run_dir / FLIPPED_LABELS_FILE)
     if config.distillation.teachers:
@@ -94,7 +98,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         best,
         validation_split,
         run_dir,
-        data={**dataclasses.asdict(config.data), "split": config.data.validation_split},
+        data={**dataclasses.asdict(config.data), "split": config.data.validation_split, "skipped": skipped},
         model_path=run_dir / MODEL_FILE,
         history_path=run_dir / HISTORY_FILE,
         batch_size=settings.batch_size,
