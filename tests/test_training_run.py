@@ -275,3 +275,23 @@ def test_monitor_last_keeps_the_last_epoch(tmp_path):
     assert report["accuracy"] == pytest.approx(float(last[header.index("val_accuracy")]), abs=1e-4)
     with pytest.raises(ValueError, match="`monitor: last` has none"):
         train(load_config("synthetic", [*SMALL, "training.monitor=last", "training.early_stopping_patience=2", f"output.path={tmp_path / 'b'}"]), verbose=0)
+
+
+@pytest.mark.slow
+def test_a_second_train_into_a_running_run_directory_stops_at_once(tmp_path, capsys):
+    arguments = ["train", "--output", str(tmp_path / "run"), "--epochs", "3", *[a for item in SMALL for a in ("--set", item)]]
+    process = subprocess.Popen([sys.executable, "-m", "keras_fer.cli", *arguments], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lock = tmp_path / ".run.lock"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not (lock.is_file() and lock.read_text()):
+        time.sleep(0.1)
+    assert process.poll() is None, process.stdout.read()
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"keras-fer train: error: Run directory {tmp_path / 'run'} is in use by another keras-fer run "
+        f"(process {process.pid}); wait for it to finish or choose another --output."
+    )
+    assert process.wait(timeout=600) == 0, process.stdout.read()
+    assert history_epochs(tmp_path / "run") == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

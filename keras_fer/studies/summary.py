@@ -113,8 +113,9 @@ def _results_section(study, rows, label_set, results_dir):
         table = variant_table(study, rows, label_set, noise)
         if not table:
             continue
-        title = f"{100 * noise:g}% of training labels flipped" if len(study.noise) > 1 else "mean ± std over seeds, %"
-        lines += ["", f"### {title}" if len(study.noise) > 1 else f"Mean ± standard deviation over seeds, in %:", ""]
+        several = len(study.noise) > 1
+        heading = f"### {100 * noise:g}% of training labels flipped" if several else "Mean ± standard deviation over seeds, in %:"
+        lines += ["", heading, ""]
         lines += ["| variant | seeds | " + " | ".join(name for _, name in METRICS) + " |", "|---|---:|" + "---:|" * len(METRICS)]
         for variant, scores in table.items():
             lines.append(f"| `{variant}` | {scores['seeds']} | " + " | ".join(_percent(scores[m]) for m, _ in METRICS) + " |")

@@ -3,7 +3,9 @@
 import contextlib
 import csv
 import dataclasses
+import fcntl
 import functools
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -62,6 +64,11 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     if config.distillation.teachers and targets is not None:
         raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
+    with run_lock(run_dir):
+        return _train(config, run_dir, verbose, targets)
+
+
+def _train(config, run_dir, verbose, targets):
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
     input_shape = tuple(config.model.input_shape or PRESETS[config.model.preset]["input_shape"])
@@ -104,6 +111,48 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         batch_size=settings.batch_size,
     )
     return run_dir, report
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Holds the lock of `run_dir` for the block, or fails at once when another process holds it.
+
+    The lock is an `flock` on `.<name>.lock` beside the directory, so the
+    system releases it when its process ends, however it ends (a killed run
+    leaves no stale lock), and the run directory itself holds only the run.
+    The file is removed when the block ends.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir.parent / f".{run_dir.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = _locked_file(path, run_dir)
+    try:
+        file.truncate(0)
+        file.write(str(os.getpid()))
+        file.flush()
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        file.close()
+
+
+def _locked_file(path, run_dir):
+    """`path` opened and locked; retried when the file was removed by its last holder after we opened it."""
+    while True:
+        file = open(path, "a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            owner = file.read().strip() or "unknown"
+            file.close()
+            raise ValueError(
+                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); "
+                "wait for it to finish or choose another --output."
+            ) from None
+        if path.exists() and os.fstat(file.fileno()).st_ino == path.stat().st_ino:
+            return file
+        file.close()
 
 
 def _write_flipped_labels(train_split, data, path):
