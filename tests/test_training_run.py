@@ -295,3 +295,12 @@ def test_a_second_train_into_a_running_run_directory_stops_at_once(tmp_path, cap
     assert process.wait(timeout=600) == 0, process.stdout.read()
     assert history_epochs(tmp_path / "run") == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_nothing(tmp_path, capsys):
+    assert main(["train", "fer2013", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "run")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "faces" / "train").mkdir(parents=True)
+    assert main(["train", "fer2013", "--data", str(tmp_path / "faces"), "--output", str(tmp_path / "run")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces"]

@@ -39,7 +39,9 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     `model.keras` (best by `training.monitor`), `history.csv`, `report.json`,
     `confusion_matrix.png` and `training_curves.png` on the validation split.
     Started again with the same config after being killed, it continues
-    from the last completed epoch in the same directory.
+    from the last completed epoch in the same directory. A run that fails
+    before its first epoch ends removes what it wrote (and the directory, if
+    it made it), so a bad config or dataset leaves nothing behind.
 
     Args:
         config: a `keras_fer.training.Config`.
@@ -65,7 +67,15 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     with run_lock(run_dir):
-        return _train(config, run_dir, verbose, targets)
+        fresh = not any(run_dir.iterdir())
+        try:
+            return _train(config, run_dir, verbose, targets)
+        except BaseException:
+            if fresh and not completed_epochs(run_dir) and not (run_dir / MODEL_FILE).exists():
+                _delete_run_files(run_dir)  # a run that failed before its first epoch leaves nothing behind
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()
+            raise
 
 
 def _train(config, run_dir, verbose, targets):
