@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_fer
 from keras_fer.data.classes import class_names_for
 from keras_fer.export.quantization import repair_collapsed_ranges
+from keras_fer.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "int8")
 CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sys.argv[1:])"
@@ -186,7 +186,7 @@ def write_metadata(model, path, class_names=None, quantize=None):
         "output": "class probabilities (softmax), float32",
         "class_names": class_names,
         "quantization": quantize,
-        "keras_fer_version": keras_fer.__version__,
+        "keras_fer_version": __version__,
     }
     folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
     (folder / "labels.txt").write_text("\n".join(class_names) + "\n")

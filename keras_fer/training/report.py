@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-import keras_fer
 from keras_fer.data.images import tta_views
 from keras_fer.training.evaluation import classification_report
+from keras_fer.version import __version__
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
 
@@ -75,7 +75,7 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
         test_time_flip=flip,
         test_time_shift=shift,
         seconds=round(time.perf_counter() - start, 1),
-        keras_fer_version=keras_fer.__version__,
+        keras_fer_version=__version__,
     )
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_confusion_matrix(np.array(report["confusion_matrix"]), dataset.class_names, output_dir / "confusion_matrix.png")
