@@ -1,12 +1,13 @@
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_fer.data import FERDataset
 from keras_fer.data.label_noise import flip_labels, flipped_examples
-from keras_fer.training import load_config, load_splits
-from tests.testing import SMALL, training_split_of
+from keras_fer.training import load_config, load_splits, train
+from tests.testing import SMALL
 
 
 def _dataset(labels, num_classes=7):
@@ -87,10 +88,19 @@ def test_config_refuses_impossible_noise(value):
 
 
 def test_train_records_the_flipped_labels(tmp_path, monkeypatch):
-    config = load_config("synthetic", [*SMALL, "data.label_noise=0.25", "data.label_noise_seed=7", f"output.path={tmp_path}"])
-    split = training_split_of(config, monkeypatch)
-    with open(tmp_path / "flipped_labels.csv", newline="") as file:
-        rows = list(csv.DictReader(file))
+    seen = {}
+
+    def fake_fit(model, train_split, validation, run_dir, **kwargs):
+        with open(Path(run_dir) / "flipped_labels.csv", newline="") as file:
+            seen["rows"], seen["split"] = list(csv.DictReader(file)), train_split
+        raise KeyboardInterrupt  # stop before training
+
+    monkeypatch.setattr("keras_fer.training.run.fit", fake_fit)
+    config = load_config("synthetic", [*SMALL, "data.label_noise=0.25", "data.label_noise_seed=7", f"output.path={tmp_path / 'run'}"])
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    rows, split = seen["rows"], seen["split"]
     assert len(rows) == round(0.25 * split.num_examples)
     expected = flipped_examples(split, 0.25, 7)
     assert [(int(r["index"]), r["original_label"], r["noisy_label"]) for r in rows] == [(i, o, n) for i, _, o, n in expected]
+    assert not (tmp_path / "run").exists()  # stopped before its first epoch: nothing left behind
