@@ -2,6 +2,7 @@
 there and the headline table that README.md quotes.
 
     python tools/update_study_results.py ablation_fer2013 runs/studies/ablation_fer2013
+    python tools/update_study_results.py ablation_fer2013 saved_models/studies/ablation_fer2013  # results written in place
 """
 
 import argparse
@@ -22,8 +23,9 @@ def main():
     arguments = parser.parse_args()
     target = ROOT / "saved_models" / "studies" / arguments.study
     target.mkdir(parents=True, exist_ok=True)
-    for name in RESULT_FILES:
-        shutil.copy(arguments.results / name, target / name)
+    if arguments.results.resolve() != target.resolve():
+        for name in RESULT_FILES:
+            shutil.copy(arguments.results / name, target / name)
     study = load_study(arguments.study)
     print(write_summary(study, target))
     marker = f"<!-- headline: {arguments.study} -->\n"
