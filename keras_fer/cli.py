@@ -353,16 +353,39 @@ def _predict(arguments):
 
 
 def _check_outputs(arguments):
+    """Fails before any work when an output cannot be written, or would replace files without --overwrite."""
     for flag in ("json", "csv"):
         path = getattr(arguments, flag)
+        if path and os.path.isdir(path):
+            raise ValueError(f"--{flag} {path} is a folder; give the path of a file to write.")
         if path and os.path.exists(path) and not arguments.overwrite:
             raise ValueError(f"--{flag} {path} exists; pass --overwrite to replace it.")
+        if path:
+            _check_writable_folder(flag, path, os.path.dirname(os.path.abspath(path)))
     for flag in ("annotate", "explain"):
         folder = getattr(arguments, flag)
         if folder and os.path.isfile(folder):
             raise ValueError(f"--{flag} {folder} is a file, not a folder.")
         if folder and os.path.isdir(folder) and os.listdir(folder) and not arguments.overwrite:
             raise ValueError(f"--{flag} {folder} is not empty; pass --overwrite to write into it.")
+        if folder:
+            existing = os.path.abspath(folder)
+            while not os.path.exists(existing):
+                existing = os.path.dirname(existing)
+            _check_writable_folder(flag, folder, existing)
+
+
+def _check_writable_folder(flag, path, folder):
+    """Raises a one-line `ValueError` unless a file can be created in `folder` (the folder of `--flag path`)."""
+    import tempfile
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"--{flag} {path}: the folder {folder} does not exist.")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".keras-fer-write-test-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--{flag} {path}: cannot write in {folder} ({error.strerror}).") from None
 
 
 if __name__ == "__main__":

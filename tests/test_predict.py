@@ -231,3 +231,22 @@ def test_explain_on_another_backend_is_a_clear_error(model_file, media, tmp_path
     assert main(["predict", str(media / "a.jpg"), "--model", str(model_file), "--explain", str(tmp_path / "x")]) == 2
     assert "Grad-CAM (--explain, Recognizer.explain) needs the TensorFlow backend. Received: KERAS_BACKEND='jax'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, target, message",
+    [
+        ("--json", "missing/r.json", "the folder {tmp}/missing does not exist"),
+        ("--csv", "folder_output", "--csv {tmp}/folder_output is a folder; give the path of a file to write."),
+        ("--json", "/proc/r.json", "--json /proc/r.json: cannot write in /proc"),
+        ("--annotate", "/proc/drawn/deeper", "--annotate /proc/drawn/deeper: cannot write in /proc"),
+    ],
+)
+def test_impossible_outputs_fail_before_any_work(model_file, media, tmp_path, capsys, flag, target, message):
+    (tmp_path / "folder_output").mkdir()
+    path = target if target.startswith("/") else str(tmp_path / target)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["predict", str(media / "a.jpg"), "--model", str(model_file), flag, path]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("keras-fer predict: error:") and message.format(tmp=tmp_path) in error and "\n" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
