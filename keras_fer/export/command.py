@@ -1,11 +1,11 @@
 """`keras-fer export`: a saved model to SavedModel or TFLite."""
 
-import keras
 import numpy as np
 
 from keras_fer.data.synthetic import make_faces
 from keras_fer.export.exporters import export_saved_model, export_tflite
 from keras_fer.training.evaluate import resolve_model_file
+from keras_fer.models.loading import load_model_file
 
 REPRESENTATIVE_IMAGES = 300
 
@@ -28,7 +28,7 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
     path, _ = resolve_model_file(model)
     if out is None:
         raise ValueError("--out is required: the SavedModel folder or .tflite file to create.")
-    loaded = keras.models.load_model(path)
+    loaded = load_model_file(path)
     if format == "savedmodel":
         if quantize != "none":
             raise ValueError(f"--quantize applies to TFLite only. Received: --quantize {quantize} with --format savedmodel")

@@ -60,11 +60,9 @@ def load_classifier(path=None):
 
 
 def _keras(path):
-    import keras
+    from keras_fer.models.loading import load_model_file
 
-    import keras_fer.models  # noqa: F401  registers the layers
-
-    model = keras.models.load_model(path)
+    model = load_model_file(path)
     names = _labels(path.parent) or class_names_for(model.output_shape[-1])
     return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model)
 
@@ -76,8 +74,12 @@ def _saved_model(path):
         raise ValueError(f"{path}: a SavedModel needs TensorFlow, which is not installed; a .keras or .tflite model does not.") from error
     if not (path / "saved_model.pb").is_file():
         raise ValueError(f"{path} is a folder without saved_model.pb: not a SavedModel.")
-    loaded = tf.saved_model.load(str(path))
-    signature = loaded.signatures["serve"]
+    try:
+        loaded = tf.saved_model.load(str(path))
+        signature = loaded.signatures["serve"]
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"not a keras-fer model file: {path} (a SavedModel that does not load: {reason})") from None
     input_shape = signature.structured_input_signature[1]["images"].shape[1:]
     num_classes = signature.structured_outputs["output_0"].shape[-1]
     names = _labels(path) or class_names_for(num_classes)

@@ -1,7 +1,8 @@
 """The FER model: a functional ResNet18 with CBAM and uncertainty mixing."""
 
 from keras_fer.models.fer_model import FERModel
+from keras_fer.models.loading import load_model_file
 from keras_fer.models.presets import PRESETS, from_preset
 from keras_fer.models.resnet import resnet18
 
-__all__ = ["FERModel", "PRESETS", "from_preset", "resnet18"]
+__all__ = ["FERModel", "PRESETS", "from_preset", "load_model_file", "resnet18"]

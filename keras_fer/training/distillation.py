@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_fer.training.config import check_model_file
 from keras_fer.training.report import predict_probabilities
+from keras_fer.models.loading import load_model_file
 
 
 def distillation_targets(dataset, teachers, label_weight=0.5, flip=True, batch_size=256):
@@ -66,7 +67,7 @@ def _load_teachers(teachers, dataset):
             yield teacher
             continue
         check_teachers([teacher])
-        model = keras.models.load_model(teacher)
+        model = load_model_file(teacher)
         try:
             dataset.check_model(model)
         except ValueError as error:

@@ -3,7 +3,6 @@
 import dataclasses
 from pathlib import Path
 
-import keras
 
 from keras_fer.data.images import check_shift
 from keras_fer.training.config import load_config
@@ -11,6 +10,7 @@ from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
 from keras_fer.training.report import write_report
 from keras_fer.training.run import CONFIG_FILE
 from keras_fer.training.splits import load_config_split
+from keras_fer.models.loading import load_model_file
 
 
 def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64, shift=0):
@@ -44,7 +44,7 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     split = split or resolved.data.validation_split
     name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}{f'-shift{shift}' if shift else ''}"
     output = Path(output) if output else (run_dir / name if run_dir else model_path.with_name(f"{model_path.stem}-{name}"))
-    loaded = keras.models.load_model(model_path)
+    loaded = load_model_file(model_path)
     height, width, channels = loaded.input_shape[1:]
     check_shift(shift, (height, width))
     _prepare_output(output, overwrite)

@@ -8,6 +8,7 @@ import functools
 import os
 import shutil
 import warnings
+import zipfile
 from pathlib import Path
 
 import keras
@@ -227,6 +228,8 @@ def _load_initial_weights(model, path):
             # Keras 3.15 warns about functional internals that hold no weights.
             warnings.filterwarnings("ignore", message="Skipping nested container")
             model.load_weights(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"model.weights: not a keras-fer model file: {path} ({type(error).__name__}: {error})") from None
     except (ValueError, KeyError) as error:
         raise ValueError(f"model.weights: {path} does not fit the {model.name} model of this config: {error}") from error
 
