@@ -112,6 +112,7 @@ def _add_study(subcommands):
     )
     study.add_argument("--threads", type=_positive_int, help="TensorFlow threads of this process (default: all cores)")
     study.add_argument("--summary-only", action="store_true", help="only write the summary of the results there are")
+    study.add_argument("--no-summary", action="store_true", help="train and gather results, write no summary (as --jobs workers do)")
     study.add_argument("--debug", action="store_true", help="show tracebacks")
     study.set_defaults(run=_study)
 
@@ -270,8 +271,9 @@ def _study(arguments):
     else:
         _set_threads(arguments.threads)
         run_study(study, output, results, verbose=2 if not sys.stdout.isatty() else "auto", log=lambda line: print(line, flush=True))
-    summary = write_summary(study, results)
-    print(f"Study {study.name}: {len(study.cells())} cells; results and summary in {summary.parent}")
+    if not arguments.no_summary:
+        summary = write_summary(study, results)
+        print(f"Study {study.name}: {len(study.cells())} cells; results and summary in {summary.parent}")
     return 0
 
 
@@ -285,7 +287,7 @@ def _study_jobs(arguments, output, results):
     for flag in ("variants", "seeds"):
         if getattr(arguments, flag):
             command += [f"--{flag}", *map(str, getattr(arguments, flag))]
-    command += ["--threads", str(threads)]
+    command += ["--threads", str(threads), "--no-summary"]
     workers = [subprocess.Popen(command) for _ in range(arguments.jobs)]
     codes = [worker.wait() for worker in workers]
     if any(codes):
