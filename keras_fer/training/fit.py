@@ -164,8 +164,8 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
     # weights (swapped in at the end of each epoch), `BackupAndRestore` the
     # raw ones with the average in the optimizer (swapped back before it).
     swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if ema else None
-    callbacks = [StopOnNonFiniteLoss()] + ([swap] if swap else [])
-    callbacks += [checkpoint, keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True)]
+    callbacks = [swap] if swap else []
+    callbacks += [StopOnNonFiniteLoss(), checkpoint, keras.callbacks.CSVLogger(run_dir / HISTORY_FILE, append=True)]
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
     if tensorboard:
