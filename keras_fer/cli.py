@@ -264,11 +264,9 @@ def _study(arguments):
     study = load_study(arguments.study, _overrides(arguments, {"data.path": arguments.data}), arguments.variants, arguments.seeds)
     output = arguments.output or os.path.join("runs", "studies", study.name)
     results = arguments.results or output
-    if arguments.summary_only:
-        pass
-    elif arguments.jobs > 1:
+    if arguments.jobs > 1 and not arguments.summary_only:
         _study_jobs(arguments, output, results)
-    else:
+    elif not arguments.summary_only:
         _set_threads(arguments.threads)
         run_study(study, output, results, verbose=2 if not sys.stdout.isatty() else "auto", log=lambda line: print(line, flush=True))
     if not arguments.no_summary:
