@@ -6,7 +6,7 @@ import numpy as np
 
 
 def mean_and_std(values):
-    """Mean and sample standard deviation (ddof 1; 0 for a single value) of `values`.
+    """Mean and sample standard deviation (ddof 1; NaN for a single value, which has none) of `values`.
 
     Example:
 
@@ -16,7 +16,7 @@ def mean_and_std(values):
     values = np.asarray(values, "float64")
     if values.size == 0:
         raise ValueError("`values` must hold at least one number.")
-    std = values.std(ddof=1) if values.size > 1 else 0.0
+    std = values.std(ddof=1) if values.size > 1 else float("nan")
     return round(float(values.mean()), 4), round(float(std), 4)
 
 

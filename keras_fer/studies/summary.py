@@ -220,8 +220,9 @@ def _p(p_value):
 
 
 def _percent(mean_std):
+    """`"53.09 ± 0.40"`, or `"53.09 (1 seed)"` when there is no spread to show."""
     mean, std = mean_std
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+    return f"{100 * mean:.2f} (1 seed)" if np.isnan(std) else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
 def _plot_recall(table, recalls, path, title):
