@@ -16,6 +16,7 @@ import pytest
 from keras_fer.cli import main
 from keras_fer.data import FERDataset
 from keras_fer.layers import CBAMBlock
+from keras_fer.models import crop_spatial_kernels
 from keras_fer.training import load_config, train
 from keras_fer.training.run import build_model
 from tests.testing import RUN_FILES, SMALL, history_epochs, training_split_of
@@ -67,7 +68,7 @@ def test_unfinished_run_of_another_config_is_not_resumed(tmp_path, capsys):
 
 
 def test_default_run_directories_count_up_past_finished_runs(tmp_path, monkeypatch):
-    from keras_fer.training.run import resolve_run_directory
+    from keras_fer.training.run_directory import resolve_run_directory
 
     monkeypatch.chdir(tmp_path)
     config = load_config("synthetic")
@@ -157,16 +158,30 @@ def test_spatial_kernel_size_of_the_config_reaches_cbam(tmp_path):
         build_model(config.model, num_classes=7, seed=0)
 
 
-def test_stage_4_start_keeps_every_weight_and_the_centre_of_spatial_kernels():
-    script = runpy.run_path(str(Path(__file__).parents[1] / "saved_models" / "fer2013" / "crop_spatial_kernels.py"))
+def test_cropped_spatial_kernels_keep_every_weight_and_the_centre_of_each_kernel(tmp_path):
     source = build_model(load_config("synthetic").model, num_classes=7, seed=0)
-    cropped = script["crop_spatial_kernels"](source, 3, preset="tiny")
+    cropped = crop_spatial_kernels(source, 3)
+    assert type(cropped) is type(source) and sum(isinstance(layer, CBAMBlock) for layer in cropped.layers) == 4
     for layer in cropped.layers:
         weights = source.get_layer(layer.name).get_weights()
         assert len(layer.get_weights()) == len(weights)
         for new, old in zip(layer.get_weights(), weights):
             np.testing.assert_array_equal(new, old[2:5, 2:5] if old.shape[:2] == (7, 7) and isinstance(layer, CBAMBlock) else old)
-    assert sum(isinstance(layer, CBAMBlock) for layer in cropped.layers) == 4
+    # The cropped model is what `model.spatial_kernel_size: 3` builds, so `model.weights` can start from it.
+    cropped.save(tmp_path / "three.keras")
+    config = load_config("synthetic", ["model.spatial_kernel_size=3", f"model.weights={tmp_path / 'three.keras'}"])
+    started = build_model(config.model, num_classes=7, seed=1)
+    for a, b in zip(started.get_weights(), cropped.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("size, message", [(9, "7x7 spatial kernel of .* to 9x9"), (4, "to 4x4"), (True, "positive odd integer")])
+def test_spatial_kernels_crop_only_to_a_smaller_odd_size(size, message):
+    source = build_model(load_config("synthetic").model, num_classes=7, seed=0)
+    with pytest.raises(ValueError, match=message):
+        crop_spatial_kernels(source, size)
+    with pytest.raises(ValueError, match="holds no CBAMBlock"):
+        crop_spatial_kernels(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), 3)
 
 
 def test_missing_model_weights_fail_before_the_run_directory_is_made(tmp_path):
@@ -221,7 +236,7 @@ def test_bad_target_rows_are_named_by_their_source_file():
 
 
 def test_carried_fer2013_unpacks_to_the_same_files(tmp_path):
-    script = runpy.run_path(str(Path(__file__).parents[1] / "saved_models" / "fer2013" / "carry_data.py"))
+    script = runpy.run_path(str(Path(__file__).parents[1] / "tools" / "carry_data.py"))
     rng = np.random.default_rng(0)
     smooth = np.add.outer(np.arange(48), np.arange(48)).astype("uint8") * 2  # predicted exactly, residuals 0
     originals = {}
@@ -279,7 +294,7 @@ def test_monitor_last_keeps_the_last_epoch(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_train_into_a_running_run_directory_stops_at_once(tmp_path, capsys):
-    arguments = ["train", "--output", str(tmp_path / "run"), "--epochs", "3", *[a for item in SMALL for a in ("--set", item)]]
+    arguments = ["train", "--output", str(tmp_path / "run"), "--epochs", "2", *[a for item in SMALL for a in ("--set", item)]]
     process = subprocess.Popen([sys.executable, "-m", "keras_fer.cli", *arguments], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lock = tmp_path / ".run.lock"
     deadline = time.time() + 300
@@ -293,7 +308,7 @@ def test_a_second_train_into_a_running_run_directory_stops_at_once(tmp_path, cap
         f"(process {process.pid}); wait for it to finish or choose another --output."
     )
     assert process.wait(timeout=600) == 0, process.stdout.read()
-    assert history_epochs(tmp_path / "run") == [0, 1, 2]
+    assert history_epochs(tmp_path / "run") == [0, 1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 

@@ -9,8 +9,8 @@ is xz-compressed: about 48 MB, lossless (`pack` checks the round trip).
 The packed file goes in a git-ignored folder, is carried, and is deleted
 after the run: it is never committed.
 
-    python saved_models/fer2013/carry_data.py pack ../shared/data/fer2013 .carry/fer2013.xz
-    python saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013
+    python tools/carry_data.py pack ../shared/data/fer2013 .carry/fer2013.xz
+    python tools/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013
 """
 
 import argparse

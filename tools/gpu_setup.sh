@@ -6,6 +6,6 @@ python3 -c "import keras" 2>/dev/null || python3 -m pip install -q --no-index --
 export PYTHONPATH=/tmp/site:$PWD
 if [ ! -d /tmp/fer2013 ]; then
     rm -rf /tmp/fer2013.part
-    python3 saved_models/fer2013/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
+    python3 tools/carry_data.py unpack .carry/fer2013.xz /tmp/fer2013.part
     mv /tmp/fer2013.part /tmp/fer2013
 fi

@@ -19,7 +19,7 @@ shared=${SHARED:-../shared/data}
 
 if [ "${1:-}" = prepare ]; then
     mkdir -p .carry
-    [ -f .carry/fer2013.xz ] || python saved_models/fer2013/carry_data.py pack "$shared/fer2013" .carry/fer2013.xz
+    [ -f .carry/fer2013.xz ] || python tools/carry_data.py pack "$shared/fer2013" .carry/fer2013.xz
     tar cJf .carry/ferplus_labels.tar.xz -C "$shared/ferplus" FER2013Train/label.csv FER2013Valid/label.csv
     ls .carry/*.whl >/dev/null 2>&1 || pip download --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .carry \

@@ -4,5 +4,6 @@ from keras_fer.models.fer_model import FERModel
 from keras_fer.models.loading import load_model_file
 from keras_fer.models.presets import PRESETS, from_preset
 from keras_fer.models.resnet import resnet18
+from keras_fer.models.surgery import crop_spatial_kernels
 
-__all__ = ["FERModel", "PRESETS", "from_preset", "load_model_file", "resnet18"]
+__all__ = ["FERModel", "PRESETS", "crop_spatial_kernels", "from_preset", "load_model_file", "resnet18"]
