@@ -204,7 +204,7 @@ def _overrides(arguments, shortcuts):
 
 def _train(arguments):
     from keras_fer.training import load_config, train
-    from keras_fer.training.run import describe_resume, resolve_run_directory
+    from keras_fer.training.run_directory import describe_resume, resolve_run_directory
 
     config = load_config(
         arguments.config,

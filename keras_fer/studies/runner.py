@@ -2,16 +2,16 @@
 
 import contextlib
 import csv
-import fcntl
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from keras_fer.files import atomic_write, locked
 from keras_fer.training.evaluation import classification_report
 from keras_fer.training.report import predict_probabilities
-from keras_fer.training.run import REPORT_FILE, train
+from keras_fer.training.run import train
+from keras_fer.training.run_directory import MODEL_FILE, REPORT_FILE
 from keras_fer.training.splits import load_split
 
 RESULTS_FILE = "results.csv"
@@ -63,12 +63,12 @@ def _run_cell(study, cell, run_dir, results_dir, evaluation_sets, verbose):
     config = study.config(cell, run_dir)
     if not (run_dir / REPORT_FILE).is_file():
         train(config, verbose=verbose)
-    model = keras.models.load_model(run_dir / "model.keras")
+    model = keras.models.load_model(run_dir / MODEL_FILE)
     for label_set, data in study.evaluate.items():
         dataset = _evaluation_set(evaluation_sets, label_set, {"path": config.data.path, **data}, model)
         probabilities = predict_probabilities(model, dataset, config.training.batch_size)
         row = _result_row(study, cell, label_set, config.training.epochs, dataset, probabilities)
-        with _locked(results_dir / ".results.lock"):
+        with locked(results_dir / ".results.lock"):
             _append_predictions(results_dir, row, probabilities.argmax(-1))
             _write_labels(results_dir, label_set, dataset)
             _append_row(results_dir / RESULTS_FILE, row)
@@ -83,22 +83,8 @@ def _finished(study, cell, results_dir):
 @contextlib.contextmanager
 def _claimed(output_dir, cell):
     """Yields whether this process holds the cell's lock (released when the block or the process ends)."""
-    path = output_dir / ".locks" / f"{cell.name.replace('/', '_')}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as file:
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
-@contextlib.contextmanager
-def _locked(path):
-    with open(path, "a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        yield
+    with locked(output_dir / ".locks" / f"{cell.name.replace('/', '_')}.lock", wait=False) as file:
+        yield file is not None
 
 
 def read_results(path):
@@ -185,12 +171,10 @@ def _prediction_key(row):
 
 def _write_csv(path, columns, rows):
     """Writes the whole file next to `path` and renames it into place: a kill leaves the old file or the new."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as file:
+    with atomic_write(path, newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(temporary, path)
 
 
 def _text(classes):

@@ -8,7 +8,8 @@ from keras_fer.training.fit import fit, save_for_inference
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 from keras_fer.training.report import write_report
-from keras_fer.training.run import build_model, distribution_strategy, prepare_run_directory, train
+from keras_fer.training.run import build_model, distribution_strategy, train
+from keras_fer.training.run_directory import prepare_run_directory
 from keras_fer.training.splits import load_splits
 
 __all__ = [

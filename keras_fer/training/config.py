@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.data import augment
+from keras_fer.files import atomic_write
 from keras_fer.losses.class_balanced_loss import WEIGHTINGS
 from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 
@@ -219,7 +220,8 @@ def config_to_dict(config):
 
 def write_config(config, path):
     """Writes the resolved config as YAML that `load_config` reads back."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    with atomic_write(path) as file:
+        file.write(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def check_model_file(key, path, suffixes=(".keras",)):

@@ -3,12 +3,10 @@
 import dataclasses
 from pathlib import Path
 
-
 from keras_fer.data.images import check_shift
 from keras_fer.training.config import load_config
-from keras_fer.training.fit import HISTORY_FILE, MODEL_FILE
 from keras_fer.training.report import write_report
-from keras_fer.training.run import CONFIG_FILE
+from keras_fer.training.run_directory import CONFIG_FILE, HISTORY_FILE, prepare_report_directory, resolve_model_file
 from keras_fer.training.splits import load_config_split
 from keras_fer.models.loading import load_model_file
 
@@ -47,32 +45,9 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     loaded = load_model_file(model_path)
     height, width, channels = loaded.input_shape[1:]
     check_shift(shift, (height, width))
-    _prepare_output(output, overwrite)
+    prepare_report_directory(output, overwrite)
     dataset = load_config_split(resolved.data, split, (height, width), channels, resolved.training.seed)
     history = run_dir / HISTORY_FILE if run_dir else None
     data = {**dataclasses.asdict(resolved.data), "split": split}
     report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip, shift)
     return output, report
-
-
-def resolve_model_file(path):
-    """`(model.keras path, run directory or None)` for a run directory or a `.keras` file."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / MODEL_FILE).is_file():
-            raise ValueError(f"Run directory {path} holds no {MODEL_FILE}.")
-        return path / MODEL_FILE, path
-    if path.suffix != ".keras" or not path.is_file():
-        raise ValueError(f"{path} is neither a run directory nor a .keras file.")
-    return path, None
-
-
-def _prepare_output(output, overwrite):
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"Report directory {output} is a file, not a directory.")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise ValueError(f"Report directory {output} already holds files. Choose another --output or pass --overwrite.")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"Report directory {output} is not writable: {error.strerror}.") from error

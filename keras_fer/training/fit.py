@@ -3,7 +3,6 @@
 import csv
 import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import keras
@@ -14,10 +13,8 @@ from keras_fer.losses import ClassBalancedLoss
 from keras_fer.training.batch_norm import _forward, _recalibrate
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
+from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, completed_epochs
 
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.csv"
-BACKUP_DIR = "backup"
 LAST_EPOCH = "last"
 
 
@@ -143,14 +140,6 @@ def save_for_inference(model, path):
     clone.save(path)
 
 
-def completed_epochs(run_dir):
-    """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none."""
-    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
-    if not metadata.is_file():
-        return 0
-    return int(json.loads(metadata.read_text())["epoch"])
-
-
 def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False):
     mode = "min" if monitor == "val_loss" else "max"
     best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
@@ -170,7 +159,7 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
     if tensorboard:
         _check_tensorboard()
-        callbacks.append(keras.callbacks.TensorBoard(run_dir / "tensorboard"))
+        callbacks.append(keras.callbacks.TensorBoard(run_dir / TENSORBOARD_DIR))
     if swap:
         callbacks.append(_SwapBack(swap))
     callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))

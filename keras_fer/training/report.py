@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.images import tta_views
+from keras_fer.files import atomic_write
 from keras_fer.training.evaluation import classification_report
+from keras_fer.training.run_directory import CONFUSION_MATRIX_FILE, REPORT_FILE, TRAINING_CURVES_FILE
 from keras_fer.version import __version__
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
@@ -77,10 +79,12 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
         seconds=round(time.perf_counter() - start, 1),
         keras_fer_version=__version__,
     )
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot_confusion_matrix(np.array(report["confusion_matrix"]), dataset.class_names, output_dir / "confusion_matrix.png")
+    plot_confusion_matrix(np.array(report["confusion_matrix"]), dataset.class_names, output_dir / CONFUSION_MATRIX_FILE)
     if history_path is not None and Path(history_path).is_file():
-        plot_training_curves(history_path, output_dir / "training_curves.png")
+        plot_training_curves(history_path, output_dir / TRAINING_CURVES_FILE)
+    # Last and whole: a run directory with a report is a finished run.
+    with atomic_write(output_dir / REPORT_FILE) as file:
+        file.write(json.dumps(report, indent=2) + "\n")
     return report
 
 

@@ -3,35 +3,26 @@
 import contextlib
 import csv
 import dataclasses
-import fcntl
 import functools
-import os
-import shutil
 import warnings
 import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
-import yaml
 
 from keras_fer.backend import check_tensorflow_backend
 from keras_fer.data.label_noise import flipped_examples
 from keras_fer.models import PRESETS, from_preset
-from keras_fer.training.config import check_model_file, config_to_dict, write_config
+from keras_fer.training.config import check_model_file, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
-from keras_fer.training.fit import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, completed_epochs, fit
+from keras_fer.training.fit import fit
 from keras_fer.training.report import write_report
-from keras_fer.training.splits import load_splits
-
-CONFIG_FILE = "config.yaml"
-REPORT_FILE = "report.json"
-FLIPPED_LABELS_FILE = "flipped_labels.csv"
-RUN_FILES = (
-    CONFIG_FILE, REPORT_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, FLIPPED_LABELS_FILE,
-    "tensorboard", "confusion_matrix.png", "training_curves.png",
+from keras_fer.training.run_directory import (
+    CONFIG_FILE, FLIPPED_LABELS_FILE, HISTORY_FILE, MODEL_FILE, completed_epochs, delete_run_files, resolve_run_directory,
+    run_lock,
 )
-
+from keras_fer.training.splits import load_splits
 
 def train(config, run_dir=None, verbose="auto", targets=None):
     """Trains and evaluates the run that `config` describes.
@@ -73,7 +64,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
             return _train(config, run_dir, verbose, targets)
         except BaseException:
             if fresh and not completed_epochs(run_dir) and not (run_dir / MODEL_FILE).exists():
-                _delete_run_files(run_dir)  # a run that failed before its first epoch leaves nothing behind
+                delete_run_files(run_dir)  # a run that failed before its first epoch leaves nothing behind
                 with contextlib.suppress(OSError):
                     run_dir.rmdir()
             raise
@@ -122,48 +113,6 @@ def _train(config, run_dir, verbose, targets):
         batch_size=settings.batch_size,
     )
     return run_dir, report
-
-
-@contextlib.contextmanager
-def run_lock(run_dir):
-    """Holds the lock of `run_dir` for the block, or fails at once when another process holds it.
-
-    The lock is an `flock` on `.<name>.lock` beside the directory, so the
-    system releases it when its process ends, however it ends (a killed run
-    leaves no stale lock), and the run directory itself holds only the run.
-    The file is removed when the block ends.
-    """
-    run_dir = Path(run_dir)
-    path = run_dir.parent / f".{run_dir.name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = _locked_file(path, run_dir)
-    try:
-        file.truncate(0)
-        file.write(str(os.getpid()))
-        file.flush()
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-        file.close()
-
-
-def _locked_file(path, run_dir):
-    """`path` opened and locked; retried when the file was removed by its last holder after we opened it."""
-    while True:
-        file = open(path, "a+")
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.seek(0)
-            owner = file.read().strip() or "unknown"
-            file.close()
-            raise ValueError(
-                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); "
-                "wait for it to finish or choose another --output."
-            ) from None
-        if path.exists() and os.fstat(file.fileno()).st_ino == path.stat().st_ino:
-            return file
-        file.close()
 
 
 def _write_flipped_labels(train_split, data, path):
@@ -234,49 +183,6 @@ def _load_initial_weights(model, path):
         raise ValueError(f"model.weights: {path} does not fit the {model.name} model of this config: {error}") from error
 
 
-def resolve_run_directory(config):
-    """The run directory for `config`, created, or an unfinished one of the same config.
-
-    `output.path` defaults to `runs/<config name>`, then `-2`, `-3`... past
-    finished runs. A directory holding an unfinished run of the same config
-    is resumed; any other non-empty directory is an error unless
-    `output.overwrite`, which deletes keras-fer's files in it first.
-    """
-    if config.output.path is not None:
-        return prepare_run_directory(config.output.path, config.output.overwrite, config)
-    base = Path("runs") / config.name
-    for index in range(1, 1000):
-        path = base if index == 1 else base.with_name(f"{base.name}-{index}")
-        if not path.exists() or not any(path.iterdir()) or _is_resumable(path, config):
-            return prepare_run_directory(path, False, config)
-    raise ValueError(f"No free run directory next to {base}; pass --output.")
-
-
-def prepare_run_directory(path, overwrite=False, config=None):
-    """Creates `path` for a run, refusing to replace an earlier run.
-
-    Fails before any training when `path` is a file, cannot be written, or
-    holds files, unless it holds an unfinished run of the same `config`
-    (which is resumed) or `overwrite` is set (keras-fer's files in it are
-    deleted; other files are kept).
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"Run directory {path} is a file, not a directory.")
-    if path.is_dir() and any(path.iterdir()) and not _is_resumable(path, config):
-        if not overwrite:
-            raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
-        _delete_run_files(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"Run directory {path} is not writable: {error.strerror}.") from error
-    return path
-
-
 def distribution_strategy(distribute="auto"):
     """`MirroredStrategy` over the GPUs when there are several (or over the CPUs with `"mirrored"`).
 
@@ -311,26 +217,6 @@ class _OneDevice:
         return contextlib.nullcontext()
 
 
-def _is_resumable(path, config):
-    saved = path / CONFIG_FILE
-    if config is None or not saved.is_file() or (path / REPORT_FILE).exists():
-        return False
-    ours, theirs = config_to_dict(config), yaml.safe_load(saved.read_text())
-    for values in (ours, theirs):
-        values.get("output", {}).pop("overwrite", None)
-        values.get("output", {}).pop("path", None)
-    return ours == theirs
-
-
-def _delete_run_files(path):
-    for name in RUN_FILES:
-        target = path / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-
-
 @contextlib.contextmanager
 def _precision(policy):
     """Sets the global dtype policy for the block, then restores it."""
@@ -354,9 +240,3 @@ def _fit_arguments(settings, strategy):
         if not tf.config.list_logical_devices("GPU"):
             arguments["jit_compile"] = False
     return arguments
-
-
-def describe_resume(run_dir):
-    """`"resuming after epoch N"` when `run_dir` holds a backup, else `""`."""
-    epochs = completed_epochs(run_dir)
-    return f"resuming after epoch {epochs}" if epochs else ""

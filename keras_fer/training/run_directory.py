@@ -1,0 +1,166 @@
+"""The run directory: its file names, where it goes, its lock, resuming and replacing a run in it.
+
+A run directory holds `config.yaml` (the resolved config), `model.keras`,
+`history.csv`, `backup/` (`keras.callbacks.BackupAndRestore`'s state while
+the run is unfinished), `report.json` (written last: a run with a report is
+finished) and its plots, and `flipped_labels.csv` / `tensorboard/` when the
+config asks for them. Evaluation reports written elsewhere use the same
+report file names.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from keras_fer.files import locked
+from keras_fer.training.config import config_to_dict
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+BACKUP_DIR = "backup"
+REPORT_FILE = "report.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+TRAINING_CURVES_FILE = "training_curves.png"
+FLIPPED_LABELS_FILE = "flipped_labels.csv"
+TENSORBOARD_DIR = "tensorboard"
+RUN_FILES = (
+    CONFIG_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, REPORT_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE,
+    FLIPPED_LABELS_FILE, TENSORBOARD_DIR,
+)
+
+
+def resolve_run_directory(config):
+    """The run directory for `config`, created, or an unfinished one of the same config.
+
+    `output.path` defaults to `runs/<config name>`, then `-2`, `-3`... past
+    finished runs. A directory holding an unfinished run of the same config
+    is resumed; any other non-empty directory is an error unless
+    `output.overwrite`, which deletes keras-fer's files in it first.
+    """
+    if config.output.path is not None:
+        return prepare_run_directory(config.output.path, config.output.overwrite, config)
+    base = Path("runs") / config.name
+    for index in range(1, 1000):
+        path = base if index == 1 else base.with_name(f"{base.name}-{index}")
+        if not path.exists() or not any(path.iterdir()) or is_resumable(path, config):
+            return prepare_run_directory(path, False, config)
+    raise ValueError(f"No free run directory next to {base}; pass --output.")
+
+
+def prepare_run_directory(path, overwrite=False, config=None):
+    """Creates `path` for a run, refusing to replace an earlier run.
+
+    Fails before any training when `path` is a file, cannot be written, or
+    holds files, unless it holds an unfinished run of the same `config`
+    (which is resumed) or `overwrite` is set (keras-fer's files in it are
+    deleted; other files are kept).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Run directory {path} is a file, not a directory.")
+    if path.is_dir() and any(path.iterdir()) and not is_resumable(path, config):
+        if not overwrite:
+            raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
+        delete_run_files(path)
+    _make_writable_directory(path, "Run directory")
+    return path
+
+
+def prepare_report_directory(path, overwrite=False):
+    """Creates `path` for an evaluation report, refusing to replace files in it unless `overwrite`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Report directory {path} is a file, not a directory.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ValueError(f"Report directory {path} already holds files. Choose another --output or pass --overwrite.")
+    _make_writable_directory(path, "Report directory")
+    return path
+
+
+def _make_writable_directory(path, what):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"{what} {path} is not writable: {error.strerror}.") from error
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Holds the lock of `run_dir` for the block, or fails at once when another process holds it.
+
+    The lock is an `flock` on `.<name>.lock` beside the directory, so the
+    system releases it when its process ends, however it ends (a killed run
+    leaves no stale lock), and the run directory itself holds only the run.
+    The file is removed when the block ends.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir.parent / f".{run_dir.name}.lock"
+    with locked(path, wait=False, remove=True) as file:
+        if file is None:
+            owner = "unknown"
+            with contextlib.suppress(OSError):
+                owner = path.read_text().strip() or owner
+            raise ValueError(
+                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); "
+                "wait for it to finish or choose another --output."
+            )
+        file.truncate(0)
+        file.write(str(os.getpid()))
+        file.flush()
+        yield
+
+
+def is_resumable(path, config):
+    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings aside."""
+    saved = Path(path) / CONFIG_FILE
+    if config is None or not saved.is_file() or (Path(path) / REPORT_FILE).exists():
+        return False
+    ours, theirs = config_to_dict(config), yaml.safe_load(saved.read_text())
+    for values in (ours, theirs):
+        values.get("output", {}).pop("overwrite", None)
+        values.get("output", {}).pop("path", None)
+    return ours == theirs
+
+
+def delete_run_files(path):
+    """Deletes keras-fer's files (`RUN_FILES`) in `path`, keeping any others."""
+    for name in RUN_FILES:
+        target = Path(path) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def completed_epochs(run_dir):
+    """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none."""
+    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
+    if not metadata.is_file():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def describe_resume(run_dir):
+    """`"resuming after epoch N"` when `run_dir` holds a backup, else `""`."""
+    epochs = completed_epochs(run_dir)
+    return f"resuming after epoch {epochs}" if epochs else ""
+
+
+def resolve_model_file(path):
+    """`(model.keras path, run directory or None)` for a run directory or a `.keras` file."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise ValueError(f"Run directory {path} holds no {MODEL_FILE}.")
+        return path / MODEL_FILE, path
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"{path} is neither a run directory nor a .keras file.")
+    return path, None
