@@ -54,7 +54,7 @@ import dataclasses, json
 import keras, numpy as np
 assert keras.backend.backend() == "jax"
 from keras_fer.training import distribution_strategy, load_config, train
-from keras_fer.training.report import predict_probabilities
+from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.splits import load_splits
 try:
     distribution_strategy("mirrored")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
-from keras_fer.data import tta_views
+from keras_fer.models import tta_views
 from keras_fer.models import FERModel
 from keras_fer.training import confusion_matrix, load_config
 from keras_fer.training.splits import load_split

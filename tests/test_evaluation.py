@@ -34,7 +34,7 @@ def test_invalid_inputs_raise(labels, predictions, message):
 def test_flip_averages_the_predictions_of_both_mirror_images():
     from keras_fer.data.synthetic import load_synthetic
     from keras_fer.models import from_preset
-    from keras_fer.training.report import predict_probabilities
+    from keras_fer.models.tta import predict_probabilities
 
     dataset = load_synthetic(samples_per_class=1, image_size=32)
     model = from_preset("tiny", seed=0)
@@ -46,7 +46,7 @@ def test_flip_averages_the_predictions_of_both_mirror_images():
 
 
 def test_tta_views_move_the_images_with_their_edges_repeated():
-    from keras_fer.data import tta_views
+    from keras_fer.models import tta_views
 
     image = np.arange(16).reshape(1, 4, 4, 1)
     views = [view[0, :, :, 0].tolist() for view in tta_views(image, flip=True, shift=1)]
@@ -74,7 +74,7 @@ def test_tta_views_move_the_images_with_their_edges_repeated():
     ],
 )
 def test_tta_views_reject_impossible_shifts(images, shift, message):
-    from keras_fer.data import tta_views
+    from keras_fer.models import tta_views
 
     with pytest.raises(ValueError) as error:
         tta_views(images, shift=shift)
@@ -82,10 +82,10 @@ def test_tta_views_reject_impossible_shifts(images, shift, message):
 
 
 def test_shift_averages_the_predictions_of_every_view():
-    from keras_fer.data import tta_views
+    from keras_fer.models import tta_views
     from keras_fer.data.synthetic import load_synthetic
     from keras_fer.models import from_preset
-    from keras_fer.training.report import predict_probabilities
+    from keras_fer.models.tta import predict_probabilities
 
     dataset = load_synthetic(samples_per_class=1, image_size=32)
     model = from_preset("tiny", seed=0)

@@ -8,7 +8,7 @@ from keras_fer.data.dataset import FERDataset
 from keras_fer.data.fer2013 import load_fer2013
 from keras_fer.data.ferplus import load_ferplus
 from keras_fer.data.folders import load_image_folder
-from keras_fer.data.images import DataError, tta_views
+from keras_fer.data.images import DataError
 from keras_fer.data.rafdb import load_rafdb
 
 __all__ = [
@@ -24,5 +24,4 @@ __all__ = [
     "load_image_folder",
     "load_rafdb",
     "synthetic",
-    "tta_views",
 ]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_fer.data.images import check_shift, tta_views
+from keras_fer.models.tta import average_over_views, check_shift
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
@@ -31,7 +31,7 @@ class Recognizer:
             model, 65.97% instead of 65.55% accuracy on FER2013 PublicTest
             (its model card). `explain` does not flip.
         shift: also average over the face moved by 1 to `shift` pixels
-            left, right, up and down (`keras_fer.data.tta_views`):
+            left, right, up and down (`keras_fer.models.tta_views`):
             `1 + 4 * shift` times the compute, twice that with `flip`. For
             the shipped model, `flip=True, shift=2` (18 views) gives 67.23%
             on FER2013 PublicTest. `explain` does not shift.
@@ -86,10 +86,10 @@ class Recognizer:
         inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
         if not len(inputs):
             return np.zeros((0, len(self.class_names)), "float32")
-        views = tta_views(inputs, self.flip, self.shift)
-        inputs = np.concatenate(views)
-        probabilities = np.concatenate([self.classifier(inputs[i : i + self.batch_size]) for i in range(0, len(inputs), self.batch_size)])
-        return probabilities.reshape(len(views), len(crops), -1).mean(axis=0)
+        def predict(batch):
+            return np.concatenate([self.classifier(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)])
+
+        return average_over_views(predict, inputs, self.flip, self.shift)
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""

@@ -5,5 +5,16 @@ from keras_fer.models.loading import load_model_file
 from keras_fer.models.presets import PRESETS, from_preset
 from keras_fer.models.resnet import resnet18
 from keras_fer.models.surgery import crop_spatial_kernels
+from keras_fer.models.tta import average_over_views, predict_probabilities, tta_views
 
-__all__ = ["FERModel", "PRESETS", "crop_spatial_kernels", "from_preset", "load_model_file", "resnet18"]
+__all__ = [
+    "FERModel",
+    "PRESETS",
+    "average_over_views",
+    "crop_spatial_kernels",
+    "from_preset",
+    "load_model_file",
+    "predict_probabilities",
+    "resnet18",
+    "tta_views",
+]

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_fer.training.config import check_model_file
-from keras_fer.training.report import predict_probabilities
+from keras_fer.models.tta import predict_probabilities
 from keras_fer.models.loading import load_model_file
 
 

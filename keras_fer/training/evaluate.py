@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from keras_fer.data.images import check_shift
+from keras_fer.models.tta import check_shift
 from keras_fer.training.config import load_config
 from keras_fer.training.report import write_report
 from keras_fer.training.run_directory import CONFIG_FILE, HISTORY_FILE, prepare_report_directory, resolve_model_file
@@ -23,7 +23,7 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
         split: the split to evaluate; default: `data.validation_split`.
         flip: horizontal-flip test-time augmentation.
         shift: test-time augmentation by moving the images 1 to `shift`
-            pixels in each direction (`keras_fer.training.report.predict_probabilities`).
+            pixels in each direction (`keras_fer.models.predict_probabilities`).
         output: the report directory; default `<run>/evaluate-<split>`
             (`<file stem>-evaluate-<split>` next to a `.keras` file), with
             `-flip` and `-shift<N>` appended when they are used.

@@ -8,38 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.data.images import tta_views
 from keras_fer.files import atomic_write
+from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.evaluation import classification_report
 from keras_fer.training.run_directory import CONFUSION_MATRIX_FILE, REPORT_FILE, TRAINING_CURVES_FILE
 from keras_fer.version import __version__
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
-
-
-def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
-    """Class probabilities of `dataset`, averaged over its test-time views.
-
-    With `flip` and `shift` at their defaults this is the model's plain
-    prediction; otherwise the mean over the views `tta_views` makes
-    (the images mirrored, moved by up to `shift` pixels, or both), which
-    are held in memory together: 18 copies of the images with `flip=True,
-    shift=2`.
-    """
-    views = tta_views(dataset.images, flip, shift)
-    if len(views) == 1:
-        return model.predict(dataset.batches(batch_size), verbose=0)
-    # One `predict` over all views: a call per view would trace the predict
-    # function again (and TensorFlow warns about retracing).
-    stacked = dataclasses.replace(
-        dataset,
-        images=np.concatenate(views),
-        labels=np.concatenate([dataset.labels] * len(views)),
-        sources=(),
-        skipped=(),
-    )
-    probabilities = model.predict(stacked.batches(batch_size), verbose=0)
-    return probabilities.reshape(len(views), dataset.num_examples, -1).mean(axis=0)
 
 
 def write_report(model, dataset, output_dir, data=None, model_path=None, history_path=None, batch_size=64, flip=False, shift=0):
