@@ -239,7 +239,7 @@ def _train(arguments):
 
 
 def _evaluate(arguments):
-    from keras_fer.training.evaluate import evaluate_run
+    from keras_fer.training.evaluate_command import evaluate_run
 
     output, report = evaluate_run(
         arguments.model,
@@ -326,7 +326,7 @@ def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer, load_classifier
     from keras_fer.inference.explain import GRAD_CAM
-    from keras_fer.inference.predict import Progress, format_table, predict_files, write_csv, write_json
+    from keras_fer.inference.predict_command import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
     recognizer = Recognizer(

@@ -69,7 +69,7 @@ def test_recognizer_explain_gives_maps_at_the_crop_size(tmp_path):
 
 
 def test_explain_needs_a_keras_model(tmp_path):
-    from keras_fer.inference.models import Classifier
+    from keras_fer.inference.classifiers import Classifier
 
     classifier = Classifier(lambda faces: None, (32, 32, 1), ["a", "b"], tmp_path / "m.tflite")
     with pytest.raises(ValueError, match="Explanations need a .keras model; .*m.tflite is not one"):

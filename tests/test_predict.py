@@ -14,8 +14,8 @@ from PIL import Image
 from keras_fer import Recognizer
 from keras_fer.cli import main
 from keras_fer.inference.media import read_video
-from keras_fer.inference.models import Classifier
-from keras_fer.inference.predict import Progress, predict_files
+from keras_fer.inference.classifiers import Classifier
+from keras_fer.inference.predict_command import Progress, predict_files
 from tests.testing import PHOTO, WITHOUT_TENSORFLOW, BoxDetector
 
 

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 from keras_fer import Recognizer
 from keras_fer.export import export_saved_model
 from keras_fer.inference import load_classifier
-from keras_fer.inference.models import Classifier
+from keras_fer.inference.classifiers import Classifier
 from tests.testing import PHOTO, BoxDetector
 
 
@@ -122,7 +122,7 @@ def test_default_recognizer_uses_the_model_installed_with_the_package():
     import configparser
 
     import keras_fer
-    from keras_fer.inference.models import shipped_model_path
+    from keras_fer.inference.classifiers import shipped_model_path
 
     package = Path(keras_fer.__file__).parent
     path = shipped_model_path()

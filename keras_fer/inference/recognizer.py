@@ -9,7 +9,7 @@ from keras_fer.models.tta import average_over_views, check_shift
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
-from keras_fer.inference.models import load_classifier
+from keras_fer.inference.classifiers import load_classifier
 
 MIN_CROP_SIZE = 8
 

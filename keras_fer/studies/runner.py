@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from keras_fer.files import atomic_write, locked
-from keras_fer.training.evaluation import classification_report
+from keras_fer.training.scoring import classification_report
 from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.run import train
 from keras_fer.training.run_directory import MODEL_FILE, REPORT_FILE

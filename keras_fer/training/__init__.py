@@ -3,7 +3,7 @@
 from keras_fer.training.batch_norm import recalibrate_batch_norm
 from keras_fer.training.config import Config, config_from_dict, config_to_dict, load_config, preset_names, write_config
 from keras_fer.training.distillation import distillation_targets
-from keras_fer.training.evaluation import classification_report, confusion_matrix, per_class_recall
+from keras_fer.training.scoring import classification_report, confusion_matrix, per_class_recall
 from keras_fer.training.fit import fit, save_for_inference
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer

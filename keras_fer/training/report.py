@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_fer.files import atomic_write
 from keras_fer.models.tta import predict_probabilities
-from keras_fer.training.evaluation import classification_report
+from keras_fer.training.scoring import classification_report
 from keras_fer.training.run_directory import CONFUSION_MATRIX_FILE, REPORT_FILE, TRAINING_CURVES_FILE
 from keras_fer.version import __version__
 

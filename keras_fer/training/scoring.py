@@ -1,3 +1,5 @@
+"""Scores of predicted class probabilities against labels: confusion matrix, per-class recall, the classification report."""
+
 import numpy as np
 
 
