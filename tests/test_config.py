@@ -66,7 +66,7 @@ def test_integers_are_accepted_for_floats():
         ("training.epochs=0", r"`.*training.epochs` must lie in \[1, inf\]. Received: 0"),
         ("loss.beta=1.5", r"`.*loss.beta` must lie in \[0.0, 0.999999\]. Received: 1.5"),
         ("optimizer.schedule=linear", r"`.*optimizer.schedule` must be one of \['constant', 'exponential', 'cosine', 'step'\]"),
-        ("model.spatial_kernel_size=4", r"`.*model.spatial_kernel_size` must be one of \[None, 1, 3, 5, 7, 9\]"),
+        ("model.spatial_kernel_size=4", r"`.*model.spatial_kernel_size` must be a positive odd integer. Received: 4"),
         ("model.blocks_per_stage=[2, two]", r"`.*model.blocks_per_stage` must be a list of integers"),
         ("distillation.teachers=teacher.keras", r"`.*distillation.teachers` must be a list of strings. Received: 'teacher.keras'"),
         ("distillation.teachers=[a.keras, 3]", r"`.*distillation.teachers` must be a list of strings"),

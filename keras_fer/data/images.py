@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from keras_fer.validation import is_int
+
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -24,7 +26,7 @@ def check_image_format(image_size, channels):
     valid_size = (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
-        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in image_size)
+        and all(is_int(n, minimum=1) for n in image_size)
     )
     if not valid_size:
         raise ValueError(f"`image_size` must be (height, width), two positive integers. Received: image_size={image_size!r}")

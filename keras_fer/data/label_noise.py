@@ -3,6 +3,8 @@
 import dataclasses
 
 import numpy as np
+from keras_fer.validation import is_number
+
 
 
 def flip_labels(dataset, fraction, seed=0):
@@ -71,5 +73,5 @@ def _flip_plan(num_examples, num_classes, fraction, rng):
 
 
 def _check_fraction(fraction):
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+    if not is_number(fraction, 0) or fraction >= 1:
         raise ValueError(f"`label_noise` must be a number in [0, 1). Received: label_noise={fraction!r}")

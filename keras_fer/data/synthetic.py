@@ -15,6 +15,7 @@ import numpy as np
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
 from keras_fer.data.dataset import FERDataset
 from keras_fer.data.label_noise import flip_class_indices
+from keras_fer.validation import is_int
 
 SyntheticFaces = collections.namedtuple("SyntheticFaces", "images labels clean_labels class_names")
 
@@ -171,7 +172,7 @@ def _validated_counts(samples_per_class, class_names):
             f"{EXPRESSIONS_WITH_CONTEMPT}. Received: class_names={class_names!r}"
         )
     counts = [samples_per_class] * len(class_names) if np.ndim(samples_per_class) == 0 else list(samples_per_class)
-    valid = all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in counts)
+    valid = all(is_int(c, minimum=0, numpy=True) for c in counts)
     if not valid or len(counts) != len(class_names):
         raise ValueError(
             "`samples_per_class` must be a non-negative integer or one per "

@@ -10,6 +10,7 @@ from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
 from keras_fer.inference.classifiers import load_classifier
+from keras_fer.validation import is_int, is_number
 
 MIN_CROP_SIZE = 8
 
@@ -46,9 +47,9 @@ class Recognizer:
     """
 
     def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0):
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+        if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_int(batch_size, minimum=1, numpy=True):
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         if not isinstance(flip, (bool, np.bool_)):
             raise ValueError(f"`flip` must be True or False. Received: flip={flip!r}")

@@ -1,5 +1,7 @@
 import keras
 from keras import ops
+from keras_fer.validation import is_int, is_odd_size
+
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")
@@ -47,12 +49,12 @@ class CBAMBlock(keras.layers.Layer):
 
     def __init__(self, reduction_ratio=16, spatial_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
-        if not _is_positive_int(reduction_ratio):
+        if not is_int(reduction_ratio, minimum=1):
             raise ValueError(
                 "`reduction_ratio` must be a positive integer. "
                 f"Received: reduction_ratio={reduction_ratio}"
             )
-        if not _is_positive_int(spatial_kernel_size) or spatial_kernel_size % 2 == 0:
+        if not is_odd_size(spatial_kernel_size):
             raise ValueError(
                 "`spatial_kernel_size` must be a positive odd integer. "
                 f"Received: spatial_kernel_size={spatial_kernel_size}"
@@ -130,7 +132,3 @@ class CBAMBlock(keras.layers.Layer):
             "reduction_ratio": self.reduction_ratio,
             "spatial_kernel_size": self.spatial_kernel_size,
         }
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,5 +1,7 @@
 import keras
 from keras import ops
+from keras_fer.validation import is_int
+
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")
@@ -54,7 +56,7 @@ class UncertaintyMixing(keras.layers.Layer):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        if seed is not None and not is_int(seed):
             raise ValueError(f"`seed` must be an integer or None. Received: seed={seed}")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_fer.losses.targets import to_distribution
+from keras_fer.validation import is_number
 
 WEIGHTINGS = ("effective_number", "inverse_frequency", "none")
 
@@ -68,7 +69,7 @@ class ClassBalancedLoss(keras.losses.Loss):
     ):
         kwargs.setdefault("name", "class_balanced_loss")
         super().__init__(**kwargs)
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or gamma < 0:
+        if not is_number(gamma, minimum=0):
             raise ValueError(f"`gamma` must be a non-negative number. Received: gamma={gamma}")
         self.class_weights = class_balanced_weights(samples_per_class, beta, weighting)
         self.samples_per_class = [_plain_number(n) for n in samples_per_class]
@@ -134,7 +135,7 @@ def class_balanced_weights(samples_per_class, beta=0.9999, weighting="effective_
         raise ValueError(
             f"`weighting` must be one of {WEIGHTINGS}. Received: weighting={weighting!r}"
         )
-    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < 1:
+    if not is_number(beta, 0) or beta >= 1:
         raise ValueError(f"`beta` must be a number in [0, 1). Received: beta={beta}")
     if weighting == "effective_number":
         weights = (1.0 - beta) / (1.0 - np.power(beta, counts))

@@ -2,6 +2,7 @@ import keras
 
 from keras_fer.layers import CBAMBlock, PhiloxDropout, UncertaintyMixing
 from keras_fer.models.fer_model import FERModel
+from keras_fer.validation import is_int
 
 STEMS = ("imagenet", "compact", "small")
 ATTENTIONS = ("cbam", None)
@@ -173,16 +174,12 @@ def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage
     if stem not in STEMS:
         raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}")
     for argument, value, minimum in (("num_classes", num_classes, 2), ("width", width, 1), ("feature_dim", feature_dim, 1)):
-        if not _is_int(value) or value < minimum:
+        if not is_int(value, minimum):
             raise ValueError(f"`{argument}` must be an integer >= {minimum}. Received: {argument}={value}")
-    if not blocks_per_stage or not all(_is_int(n) and n > 0 for n in blocks_per_stage):
+    if not blocks_per_stage or not all(is_int(n, minimum=1) for n in blocks_per_stage):
         raise ValueError(
             "`blocks_per_stage` must be a non-empty sequence of positive "
             f"integers. Received: blocks_per_stage={blocks_per_stage}"
         )
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)

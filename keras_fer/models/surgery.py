@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_fer.layers import CBAMBlock
+from keras_fer.validation import is_odd_size
 
 
 def crop_spatial_kernels(model, kernel_size):
@@ -33,10 +34,9 @@ def crop_spatial_kernels(model, kernel_size):
     blocks = {layer.name: layer for layer in model.layers if isinstance(layer, CBAMBlock)}
     if not blocks:
         raise ValueError(f"Model {model.name} holds no CBAMBlock whose spatial kernels could be cropped.")
-    odd = isinstance(kernel_size, int) and not isinstance(kernel_size, bool) and kernel_size > 0 and kernel_size % 2
     for block in blocks.values():
         side = block.spatial_kernel_size
-        if not odd or kernel_size > side:
+        if not is_odd_size(kernel_size) or kernel_size > side:
             raise ValueError(
                 f"Cannot crop the {side}x{side} spatial kernel of {block.name} to {kernel_size}x{kernel_size}: "
                 "`kernel_size` must be a positive odd integer, at most the current side."

@@ -7,6 +7,8 @@ average here, so a given `flip` / `shift` means the same views everywhere.
 import dataclasses
 
 import numpy as np
+from keras_fer.validation import is_int
+
 
 
 def tta_views(images, flip=False, shift=0):
@@ -52,7 +54,7 @@ def tta_views(images, flip=False, shift=0):
 def check_shift(shift, image_size):
     """Raises a `ValueError` unless `shift` is an integer from 0 to less than half the smaller side of `image_size`."""
     limit = (min(image_size) + 1) // 2
-    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not 0 <= shift < limit:
+    if not is_int(shift, minimum=0, numpy=True) or shift >= limit:
         raise ValueError(
             f"`shift` must be an integer from 0 to {limit - 1} (pixels, less than half of {image_size[0]}x{image_size[1]} images). "
             f"Received: shift={shift!r}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.training.config import SECTIONS, load_config
+from keras_fer.validation import is_int, is_number
 
 STUDY_KEYS = ("name", "description", "extends", "base", "set", "variants", "seeds", "noise", "train_labels", "evaluate", "comparisons")
 EVALUATE_KEYS = ("dataset", "path", "split", "on_error", "options")
@@ -216,14 +217,14 @@ def _strings(values, where):
 
 
 def _seeds(seeds, where):
-    if not isinstance(seeds, list) or not seeds or not all(_is_natural(seed) for seed in seeds) or len(set(seeds)) < len(seeds):
+    if not isinstance(seeds, list) or not seeds or not all(is_int(seed, minimum=0) for seed in seeds) or len(set(seeds)) < len(seeds):
         raise ValueError(f"{where}: `seeds` must be a list of distinct non-negative integers. Received: {seeds!r}")
     return tuple(seeds)
 
 
 def _noise(noise, where):
     valid = isinstance(noise, list) and noise and len(set(noise)) == len(noise)
-    if not valid or not all(isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n < 1 for n in noise):
+    if not valid or not all(is_number(n, 0) and n < 1 for n in noise):
         raise ValueError(f"{where}: `noise` must be a list of distinct shares in [0, 1). Received: {noise!r}")
     return tuple(float(n) for n in noise)
 
@@ -264,7 +265,3 @@ def _check_keys(values, valid, where):
     unknown = sorted(set(values) - set(valid))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}. Valid keys: {list(valid)}")
-
-
-def _is_natural(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

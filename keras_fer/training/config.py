@@ -30,7 +30,10 @@ import yaml
 from keras_fer.data import augment
 from keras_fer.files import atomic_write
 from keras_fer.losses.class_balanced_loss import WEIGHTINGS
+from keras_fer.models.presets import PRESETS
+from keras_fer.models.resnet import ATTENTIONS, STEMS
 from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
+from keras_fer.validation import is_int, is_odd_size
 
 DATASETS = ("synthetic", "fer2013", "ferplus", "rafdb", "affectnet", "folder")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
@@ -38,8 +41,11 @@ DISTRIBUTE = ("auto", "mirrored", "none")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
 
 
-def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, length=None):
-    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of, "length": length}
+def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, length=None, rule=None):
+    # `rule`: `(test, what)`, a test a non-null value must pass and what it expects.
+    metadata = {
+        "choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of, "length": length, "rule": rule,
+    }
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -67,12 +73,12 @@ class ModelConfig:
     of the same architecture whose weights the model starts from.
     """
 
-    preset: str = _field("tiny", choices=("paper", "fer2013", "tiny"))
+    preset: str = _field("tiny", choices=tuple(PRESETS))
     input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None, length=3)
-    attention: typing.Optional[str] = _field("cbam", choices=("cbam", None))
-    spatial_kernel_size: typing.Optional[int] = _field(None, choices=(None, 1, 3, 5, 7, 9))
+    attention: typing.Optional[str] = _field("cbam", choices=ATTENTIONS)
+    spatial_kernel_size: typing.Optional[int] = _field(None, rule=(is_odd_size, "a positive odd integer"))
     uncertainty_mixing: bool = _field(True)
-    stem: typing.Optional[str] = _field(None, choices=(None, "imagenet", "compact", "small"))
+    stem: typing.Optional[str] = _field(None, choices=(None, *STEMS))
     width: typing.Optional[int] = _field(None, minimum=1)
     blocks_per_stage: typing.Optional[typing.Tuple[int, ...]] = _field(None)
     feature_dim: typing.Optional[int] = _field(None, minimum=1)
@@ -299,6 +305,9 @@ def _checked(value, hint, metadata, key):
     length = metadata.get("length")
     if length is not None and value is not None and len(value) != length:
         raise ValueError(f"`{key}` must be a list of {length} integers (height, width, channels). Received: {list(value)!r}")
+    rule = metadata.get("rule")
+    if rule is not None and value is not None and not rule[0](value):
+        raise ValueError(f"`{key}` must be {rule[1]}. Received: {value!r}")
     choices = metadata.get("choices")
     if choices is not None and value not in choices:
         raise ValueError(f"`{key}` must be one of {list(choices)}. Received: {value!r}")
@@ -331,19 +340,15 @@ def _coerce(value, hint, key):
         hint = options[-1]
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
-        if not isinstance(value, (list, tuple)) or not all(_is_int(v) if item is int else isinstance(v, item) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(is_int(v) if item is int else isinstance(v, item) for v in value):
             raise ValueError(f"`{key}` must be a list of {'integers' if item is int else 'strings'}. Received: {value!r}")
         return tuple(value)
-    if hint is float and _is_int(value):
+    if hint is float and is_int(value):
         return float(value)
-    if hint is int and _is_int(value) or hint is not int and isinstance(value, hint) and not (hint is float and isinstance(value, bool)):
+    if hint is int and is_int(value) or hint is not int and isinstance(value, hint) and not (hint is float and isinstance(value, bool)):
         return value
     expected = " or ".join(arg.__name__ for arg in typing.get_args(original) if arg is not type(None)) or hint.__name__
     raise ValueError(f"`{key}` must be {expected}. Received: {value!r} ({type(value).__name__})")
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plain(value):

@@ -2,6 +2,8 @@
 
 import keras
 from keras import ops
+from keras_fer.validation import is_int
+
 
 
 class ConfusionMatrixMetric(keras.metrics.Metric):
@@ -17,7 +19,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
     def __init__(self, num_classes, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        if not is_int(num_classes, minimum=2):
             raise ValueError(f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes}")
         self.num_classes = num_classes
         self.counts = self.add_variable(shape=(num_classes, num_classes), initializer="zeros", name="counts")
