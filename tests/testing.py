@@ -80,9 +80,8 @@ def mixing_partner(mixing):
 SMALL = [
     "data.options={train_samples_per_class: [12, 4, 12, 12, 12, 12, 12], validation_samples_per_class: 3}",
     "training.batch_size=16",
-    # Tracing and XLA compilation, not the steps, are most of a tiny run's time;
-    # the XLA path has its own tests (test_resnet.py, test_cli.py's train).
-    "model.input_shape=[24, 24, 1]",
+    # XLA compilation, not the steps, is much of a tiny run's time; the XLA
+    # path has its own tests (test_resnet.py::test_fit_with_xla_and_mixed_precision).
     "training.jit_compile=false",
 ]
 RUN_FILES = ["config.yaml", "confusion_matrix.png", "history.csv", "model.keras", "report.json", "training_curves.png"]
