@@ -9,7 +9,7 @@ import pytest
 
 from keras_fer.layers import CBAMBlock
 from keras_fer.training import load_config, load_splits, recalibrate_batch_norm, train
-from keras_fer.training.fit import _RecalibrateBatchNorm
+from keras_fer.training.batch_norm import RecalibrateBatchNorm
 from tests.testing import SMALL, random_images, tiny_resnet
 
 
@@ -53,7 +53,7 @@ def test_every_layer_of_a_resnet_is_recalibrated_including_cbam():
 def test_one_traced_forward_pass_serves_every_epoch():
     model = tiny_resnet()
     batches = [random_images(8, seed=seed) for seed in range(2)]
-    callback = _RecalibrateBatchNorm(lambda: iter(batches), None)
+    callback = RecalibrateBatchNorm(lambda: iter(batches), None)
     callback.set_model(model)
     callback.on_test_begin()
     kernel = model.get_layer("stem_conv").kernel

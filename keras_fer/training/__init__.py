@@ -1,6 +1,6 @@
 """Training and evaluation: configs, `model.fit` runs, reports."""
 
-from keras_fer.training.batch_norm import recalibrate_batch_norm
+from keras_fer.training.batch_norm import RecalibrateBatchNorm, recalibrate_batch_norm
 from keras_fer.training.config import Config, config_from_dict, config_to_dict, load_config, preset_names, write_config
 from keras_fer.training.distillation import distillation_targets
 from keras_fer.training.scoring import classification_report, confusion_matrix, per_class_recall
@@ -16,6 +16,7 @@ __all__ = [
     "BalancedAccuracy",
     "Config",
     "MacroF1",
+    "RecalibrateBatchNorm",
     "build_model",
     "classification_report",
     "config_from_dict",

@@ -81,3 +81,25 @@ def _forward(model):
     import tensorflow as tf
 
     return tf.function(lambda images: model(images, training=True), reduce_retracing=True, autograph=False)
+
+
+class RecalibrateBatchNorm(keras.callbacks.Callback):
+    """Re-estimates the batch-normalization statistics before each evaluation (`fit`'s `recalibrate_batch_norm`).
+
+    One traced forward pass serves every epoch: tracing a fresh one each time
+    cost more than the batches it ran.
+
+    Args:
+        make_batches: a function returning a fresh iterable of training
+            batches (`images` or `(images, labels)`) each time.
+        max_batches: how many of them to run (`None`: all).
+    """
+
+    def __init__(self, make_batches, max_batches):
+        super().__init__()
+        self.make_batches, self.max_batches = make_batches, max_batches
+        self.forward = None
+
+    def on_test_begin(self, logs=None):
+        self.forward = self.forward or _forward(self.model)
+        _recalibrate(self.model, self.make_batches(), self.max_batches, self.forward)

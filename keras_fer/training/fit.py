@@ -10,7 +10,7 @@ import numpy as np
 
 from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.losses import ClassBalancedLoss
-from keras_fer.training.batch_norm import _forward, _recalibrate
+from keras_fer.training.batch_norm import RecalibrateBatchNorm
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, completed_epochs
@@ -99,7 +99,7 @@ def fit(
     if recalibrate_batch_norm:
         # After `SwapEMAWeights`, so that the statistics are the averaged weights'.
         batches = functools.partial(train.batches, batch_size, shuffle=True, seed=seed)
-        callbacks.insert(int(ema), _RecalibrateBatchNorm(batches, recalibrate_batch_norm))
+        callbacks.insert(int(ema), RecalibrateBatchNorm(batches, recalibrate_batch_norm))
     if isinstance(augmentation, dict):
         augment = default_augmentation(**augmentation, seed=seed)
     else:
@@ -164,23 +164,6 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
         callbacks.append(_SwapBack(swap))
     callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
     return callbacks
-
-
-class _RecalibrateBatchNorm(keras.callbacks.Callback):
-    """Re-estimates the batch-normalization statistics before each evaluation.
-
-    One traced forward pass serves every epoch: tracing a fresh one each time
-    cost more than the batches it ran.
-    """
-
-    def __init__(self, make_batches, max_batches):
-        super().__init__()
-        self.make_batches, self.max_batches = make_batches, max_batches
-        self.forward = None
-
-    def on_test_begin(self, logs=None):
-        self.forward = self.forward or _forward(self.model)
-        _recalibrate(self.model, self.make_batches(), self.max_batches, self.forward)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
