@@ -53,8 +53,7 @@ def _add_train(subcommands):
         "--teachers",
         nargs="+",
         metavar="MODEL",
-        help="distil: train on targets half label, half these .keras models' mean prediction "
-        "(shortcut for --set distillation.teachers=[...])",
+        help="distil: train on targets half label, half these .keras models' mean prediction (shortcut for --set distillation.teachers=[...])",
     )
     train.add_argument("--overwrite", action="store_true", help="replace the run in an existing run directory")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -75,7 +74,10 @@ def _add_evaluate(subcommands):
     evaluate.add_argument("--split", help="split to evaluate (default: the config's data.validation_split)")
     evaluate.add_argument("--flip", action="store_true", help="average with horizontally flipped images (test-time augmentation)")
     evaluate.add_argument(
-        "--shift", type=_non_negative_int, default=0, metavar="N",
+        "--shift",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
         help="also average over the images moved 1..N pixels left, right, up and down (test-time augmentation, "
         "1 + 4N views, twice that with --flip; default: 0)",
     )
@@ -96,7 +98,11 @@ def _add_study(subcommands):
     )
     study.add_argument("study", help="shipped study name or YAML file")
     study.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a value in every cell (section.key=value, e.g. data.path=...) or of an evaluation "
         "label set (evaluate.NAME.key=value); repeatable",
     )
@@ -106,7 +112,9 @@ def _add_study(subcommands):
     study.add_argument("--output", help="folder of the cells' run directories (default: runs/studies/<study>)")
     study.add_argument("--results", help="folder of results.csv and the summary (default: the --output folder)")
     study.add_argument(
-        "--jobs", type=_positive_int, default=1,
+        "--jobs",
+        type=_positive_int,
+        default=1,
         help="cells trained at once, each in its own process with cores/jobs threads (default: 1). On 2 CPU "
         "cores, 2 jobs of 1 thread train CBAM models 2.2x faster than 1 job of 2 threads",
     )
@@ -130,7 +138,8 @@ def _add_export(subcommands):
     export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none", help="TFLite quantisation")
     export.add_argument("--out", required=True, help="SavedModel folder or .tflite file to create")
     export.add_argument(
-        "--representative", default="synthetic",
+        "--representative",
+        default="synthetic",
         help="int8 calibration faces: 'synthetic' (drawn faces) or a config (preset or YAML) whose training split to use",
     )
     _add_config_flags(export)
@@ -157,7 +166,10 @@ def _add_predict(subcommands):
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
     predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
     predict.add_argument(
-        "--shift", type=_non_negative_int, default=0, metavar="N",
+        "--shift",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
         help="also average over the face moved 1..N pixels left, right, up and down (test-time augmentation, "
         "1 + 4N times the compute, twice that with --flip; default: 0)",
     )
@@ -168,7 +180,11 @@ def _add_predict(subcommands):
 
 def _add_config_flags(parser):
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a config value, e.g. --set training.epochs=3, or one entry of a mapping, "
         "e.g. --set training.augmentation.noise_stddev=0 (repeatable)",
     )
@@ -289,7 +305,9 @@ def _study_jobs(arguments, output, results):
     workers = [subprocess.Popen(command) for _ in range(arguments.jobs)]
     codes = [worker.wait() for worker in workers]
     if any(codes):
-        raise ValueError(f"{sum(1 for code in codes if code)} of {len(codes)} study jobs failed (exit codes {codes}); run the command again to resume")
+        raise ValueError(
+            f"{sum(1 for code in codes if code)} of {len(codes)} study jobs failed (exit codes {codes}); run the command again to resume"
+        )
 
 
 def _set_threads(threads):
@@ -329,16 +347,12 @@ def _predict(arguments):
     from keras_fer.inference.predict_command import Progress, format_table, predict_files, write_csv, write_json
 
     _check_outputs(arguments)
-    recognizer = Recognizer(
-        load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift
-    )
+    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift)
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     if arguments.explain:
         check_tensorflow_backend(GRAD_CAM)
-    records, problems = predict_files(
-        recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0)
-    )
+    records, problems = predict_files(recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0))
     if arguments.json:
         write_json(records, arguments.json)
     if arguments.csv:

@@ -36,8 +36,12 @@ def test_horizontal_flip_mirrors_columns():
     assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored) and any(unchanged)
 
 
+def _step_names(layer):
+    return [step.__class__.__name__ for step in layer.layers]
+
+
 def test_erasing_and_noise_can_be_left_out():
-    names = lambda layer: [step.__class__.__name__ for step in layer.layers]
+    names = _step_names
     assert names(augmentation(erasing_scale=None, noise_stddev=0)) == ["RandomFlip", "RandomAffine"]
     assert names(augmentation()) == ["RandomFlip", "RandomAffine", "RandomErasing", "Rescaling", "GaussianNoise", "Rescaling"]
     still = augmentation(rotation=0, zoom=0, translation=0, erasing_scale=None, noise_stddev=0, seed=0)

@@ -49,7 +49,9 @@ def test_batches_without_tensorflow_keep_order_and_the_last_batch(monkeypatch):
     assert [labels.tolist() for _, labels in batches] == [[0, 1], [0, 1], [0]]
 
 
-ON_JAX = WITHOUT_TENSORFLOW + """
+ON_JAX = (
+    WITHOUT_TENSORFLOW
+    + """
 import dataclasses, json
 import keras, numpy as np
 assert keras.backend.backend() == "jax"
@@ -76,6 +78,7 @@ same = all(np.allclose(a, b, atol=1e-3) for a, b in zip(compiled, by_op))
 changed = not np.allclose(compiled[0], faces.images[:4])
 print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules, "same": same, "changed": changed}))
 """
+)
 
 
 @pytest.mark.slow
@@ -84,7 +87,11 @@ def test_training_on_jax_without_tensorflow(tmp_path):
     environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-c", ON_JAX, str(tmp_path / "run"), *settings],
-        capture_output=True, text=True, timeout=600, env=environment, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

@@ -22,7 +22,13 @@ def batch_statistics(batches):
 
 
 def test_statistics_are_the_mean_of_the_batch_statistics():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(seed=0)), keras.layers.BatchNormalization(momentum=0.9)])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(seed=0)),
+            keras.layers.BatchNormalization(momentum=0.9),
+        ]
+    )
     rng = np.random.default_rng(0)
     batches = [rng.normal(2.0, 3.0, (5, 3)).astype("float32") for _ in range(3)]
     assert recalibrate_batch_norm(model, [(batch, None) for batch in batches]) == 3

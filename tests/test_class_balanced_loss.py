@@ -45,9 +45,7 @@ def test_weights_hand_computed():
 def test_hard_targets_match_numpy(weighting, gamma, label_format):
     labels = {"integer": LABELS, "column": LABELS[:, None], "one_hot": np.eye(7)[LABELS]}[label_format]
     loss = ClassBalancedLoss(COUNTS, beta=0.999, weighting=weighting, gamma=gamma, reduction=None)
-    expected = numpy_categorical_crossentropy(
-        np.eye(7)[LABELS], PROBABILITIES, numpy_weights(COUNTS, 0.999, weighting), gamma
-    )
+    expected = numpy_categorical_crossentropy(np.eye(7)[LABELS], PROBABILITIES, numpy_weights(COUNTS, 0.999, weighting), gamma)
     np.testing.assert_allclose(loss(labels, PROBABILITIES), expected, rtol=1e-5)
 
 
@@ -57,9 +55,7 @@ def test_soft_targets_match_numpy(weighting, gamma):
     votes = RNG.integers(0, 10, size=(6, 7)).astype("float32") + 0.1
     targets = votes / votes.sum(-1, keepdims=True)
     loss = ClassBalancedLoss(COUNTS, weighting=weighting, gamma=gamma, reduction=None)
-    expected = numpy_categorical_crossentropy(
-        targets, PROBABILITIES, numpy_weights(COUNTS, 0.9999, weighting), gamma
-    )
+    expected = numpy_categorical_crossentropy(targets, PROBABILITIES, numpy_weights(COUNTS, 0.9999, weighting), gamma)
     np.testing.assert_allclose(loss(targets, PROBABILITIES), expected, rtol=1e-5)
 
 
@@ -88,9 +84,7 @@ def test_from_logits_matches_numpy_softmax():
     logits = RNG.normal(size=(6, 7))
     probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     loss = ClassBalancedLoss(COUNTS, weighting="inverse_frequency", gamma=2.0, from_logits=True, reduction=None)
-    expected = numpy_categorical_crossentropy(
-        np.eye(7)[LABELS], probabilities, numpy_weights(COUNTS, None, "inverse_frequency"), 2.0
-    )
+    expected = numpy_categorical_crossentropy(np.eye(7)[LABELS], probabilities, numpy_weights(COUNTS, None, "inverse_frequency"), 2.0)
     np.testing.assert_allclose(loss(LABELS, logits.astype("float32")), expected, rtol=1e-5)
 
 

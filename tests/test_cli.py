@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
-from keras_fer.models import tta_views
-from keras_fer.models import FERModel
+from keras_fer.models import FERModel, tta_views
 from keras_fer.training import confusion_matrix, load_config
 from keras_fer.training.splits import load_split
 from tests.testing import RUN_FILES, SMALL, history_epochs
@@ -40,9 +39,7 @@ def test_train_writes_a_complete_run_that_evaluate_reads(tmp_path, capsys):
     assert main(["evaluate", str(run_dir), "--flip"]) == 0
     flipped = json.loads((run_dir / "evaluate-val-flip" / "report.json").read_text())
     assert flipped["test_time_flip"] and flipped["num_examples"] == 21
-    assert sorted(p.name for p in (run_dir / "evaluate-val-flip").iterdir()) == [
-        "confusion_matrix.png", "report.json", "training_curves.png"
-    ]
+    assert sorted(p.name for p in (run_dir / "evaluate-val-flip").iterdir()) == ["confusion_matrix.png", "report.json", "training_curves.png"]
     assert main(["evaluate", str(run_dir), "--flip"]) == 2
     assert "already holds files" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--shift", "1"]) == 0

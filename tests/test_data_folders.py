@@ -51,8 +51,8 @@ def test_crop_box_and_box_outside_image(tmp_path):
         read_image(path, (8, 8), 1, crop_box=(40, 0, 32, 64))
 
 
-def make_folder(root, counts={"happy": 2, "sad": 3}):
-    for name, count in counts.items():
+def make_folder(root, counts=None):
+    for name, count in (counts or {"happy": 2, "sad": 3}).items():
         for index in range(count):
             write(root / name / f"{index}.png", "L")
     return root

@@ -82,9 +82,8 @@ def test_tta_views_reject_impossible_shifts(images, shift, message):
 
 
 def test_shift_averages_the_predictions_of_every_view():
-    from keras_fer.models import tta_views
     from keras_fer.data.synthetic import load_synthetic
-    from keras_fer.models import from_preset
+    from keras_fer.models import from_preset, tta_views
     from keras_fer.models.tta import predict_probabilities
 
     dataset = load_synthetic(samples_per_class=1, image_size=32)

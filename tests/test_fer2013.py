@@ -79,7 +79,13 @@ def test_folder_layout_and_missing_split(tmp_path):
 def test_real_fer2013_folders_have_the_published_counts():
     val = load_fer2013(FER2013, "val")
     assert dict(zip(val.class_names, val.class_counts)) == {
-        "angry": 466, "disgust": 56, "fear": 496, "happy": 891, "sad": 652, "surprise": 414, "neutral": 604
+        "angry": 466,
+        "disgust": 56,
+        "fear": 496,
+        "happy": 891,
+        "sad": 652,
+        "surprise": 414,
+        "neutral": 604,
     }
     assert val.images.shape == (3579, 48, 48, 1) and not val.skipped
 

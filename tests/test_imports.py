@@ -7,8 +7,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "keras_fer"
 MODULES = sorted(
-    ".".join(("keras_fer", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-    for path in PACKAGE.rglob("*.py")
+    ".".join(("keras_fer", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__") for path in PACKAGE.rglob("*.py")
 )
 
 
@@ -35,7 +34,7 @@ def test_module_imports_have_no_cycle():
 
     def visit(module, trail):
         if state.get(module) == "open":
-            cycle = trail[trail.index(module):] + [module]
+            cycle = trail[trail.index(module) :] + [module]
             pytest.fail("import cycle: " + " -> ".join(cycle))
         if state.get(module) == "done":
             return
@@ -53,5 +52,7 @@ def test_modules_that_read_the_version_import_first_in_a_fresh_interpreter(modul
     # Each interpreter imports TensorFlow (4-12 s), so only the modules of the former cycle
     # (report and exporters imported the package root for `__version__`) run here; the static
     # test above covers every module.
-    result = subprocess.run([sys.executable, "-c", f"import {module}; from keras_fer import __version__"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}; from keras_fer import __version__"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,8 +12,12 @@ from tests.testing import SMALL
 
 def _dataset(labels, num_classes=7):
     labels = np.asarray(labels, "int32")
-    return FERDataset(np.zeros((len(labels), 4, 4, 1), "uint8"), labels, tuple(f"c{i}" for i in range(num_classes)),
-                      sources=tuple(f"face{i}.png" for i in range(len(labels))))
+    return FERDataset(
+        np.zeros((len(labels), 4, 4, 1), "uint8"),
+        labels,
+        tuple(f"c{i}" for i in range(num_classes)),
+        sources=tuple(f"face{i}.png" for i in range(len(labels))),
+    )
 
 
 @pytest.mark.parametrize("fraction, expected", [(0.0, 0), (0.2, 200), (0.4, 400), (0.2004, 200), (0.2006, 201)])

@@ -13,8 +13,8 @@ from PIL import Image
 
 from keras_fer import Recognizer
 from keras_fer.cli import main
-from keras_fer.inference.media import read_video
 from keras_fer.inference.classifiers import Classifier
+from keras_fer.inference.media import read_video
 from keras_fer.inference.predict_command import Progress, predict_files
 from tests.testing import PHOTO, WITHOUT_TENSORFLOW, BoxDetector
 
@@ -51,9 +51,7 @@ def media(tmp_path_factory):
     (folder / "notes.txt").write_text("not a photo")
     (folder / "empty.mp4").write_bytes(b"")
     write_video(folder / "clip.avi", [np.roll(portrait(), shift, axis=1) for shift in range(12)])
-    cv2.VideoWriter(
-        str(folder / "no_frames.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64)
-    ).release()
+    cv2.VideoWriter(str(folder / "no_frames.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64)).release()
     return folder
 
 
@@ -66,16 +64,22 @@ def test_predict_reads_a_folder_reports_bad_files_and_writes_everything(model_fi
     assert main(arguments + outputs + drawings) == 1
     errors = capsys.readouterr().err
     expected = {
-        "broken.jpg": "not a readable image", "notes.txt": "unsupported format .txt", "empty.mp4": "empty file",
-        "tiny.png": "too small (10x10 px)", "no_frames.avi": "empty video",
+        "broken.jpg": "not a readable image",
+        "notes.txt": "unsupported format .txt",
+        "empty.mp4": "empty file",
+        "tiny.png": "too small (10x10 px)",
+        "no_frames.avi": "empty video",
     }
     for name, reason in expected.items():
         assert f"{media / name}: {reason}" in errors
     assert "5 files could not be read" in errors and "hidden" not in errors
     records = json.loads((tmp_path / "r.json").read_text())
     assert [(r["file"], r["frame"]) for r in records] == [
-        (str(media / "a.jpg"), None), (str(media / "blank.png"), None),
-        (str(media / "clip.avi"), 0), (str(media / "clip.avi"), 5), (str(media / "clip.avi"), 10),
+        (str(media / "a.jpg"), None),
+        (str(media / "blank.png"), None),
+        (str(media / "clip.avi"), 0),
+        (str(media / "clip.avi"), 5),
+        (str(media / "clip.avi"), 10),
         (str(media / "sub" / "b.png"), None),
     ]
     assert [len(r["faces"]) for r in records] == [1, 0, 1, 1, 1, 1]

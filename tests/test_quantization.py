@@ -60,7 +60,8 @@ def test_collapsed_ranges_are_found_and_repaired_without_changing_outputs(tmp_pa
     np.save(tmp_path / "images.npy", images)
     child = subprocess.run(
         [sys.executable, "-c", XNNPACK_CHILD, str(repaired), str(tmp_path / "images.npy"), str(tmp_path / "out.npy")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert child.returncode == 0 and child.stdout.strip().splitlines()[-1] == "xnnpack", child.stderr[-500:]
     expected = LiteRTModel(raw).predict(images)

@@ -16,9 +16,7 @@ def trainable_parameters(model):
 
 
 def test_plain_imagenet_resnet18_has_torchvision_parameter_count():
-    model = resnet18(
-        input_shape=(224, 224, 3), num_classes=1000, attention=None, uncertainty_mixing=False, stem="imagenet"
-    )
+    model = resnet18(input_shape=(224, 224, 3), num_classes=1000, attention=None, uncertainty_mixing=False, stem="imagenet")
     assert trainable_parameters(model) == 11_689_512
 
 

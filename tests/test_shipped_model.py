@@ -9,8 +9,8 @@ import pytest
 
 from keras_fer.data import load_fer2013
 from keras_fer.inference.classifiers import shipped_model_path
-from keras_fer.training import classification_report, config_to_dict, load_config
 from keras_fer.models.tta import predict_probabilities
+from keras_fer.training import classification_report, config_to_dict, load_config
 from tests.testing_data import FER2013, needs_fer2013
 
 CARD = Path(__file__).resolve().parents[1] / "saved_models" / "fer2013"

@@ -40,7 +40,5 @@ def test_folder_dataset_reads_split_folders(tmp_path):
 
 @needs_fer2013
 def test_fer2013_sample_csv_splits():
-    train, validation = load_splits(
-        "fer2013", FER2013 / "fer2013_sample.csv", train_split="Training", validation_split="PublicTest"
-    )
+    train, validation = load_splits("fer2013", FER2013 / "fer2013_sample.csv", train_split="Training", validation_split="PublicTest")
     assert (train.num_examples, validation.num_examples) == (1500, 500)

@@ -7,8 +7,7 @@ import pytest
 import yaml
 
 from keras_fer.cli import main
-from keras_fer.studies import load_study, read_predictions, read_results, run_study, shipped_studies, write_summary
-from keras_fer.studies import runner
+from keras_fer.studies import load_study, read_predictions, read_results, run_study, runner, shipped_studies, write_summary
 from keras_fer.studies.statistics import binomial_two_sided, bootstrap_difference, holm, mcnemar, mean_and_std
 from keras_fer.studies.summary import headline_table, paired_comparison, variant_table
 
@@ -42,8 +41,14 @@ def _write_study(tmp_path, **changes):
 def test_cells_are_the_grid_seed_by_seed(tmp_path):
     study = load_study(_write_study(tmp_path, seeds=[0, 1], noise=[0, 0.2]))
     assert [cell.name for cell in study.cells()] == [
-        "plain/seed0", "full/seed0", "plain/noise20/seed0", "full/noise20/seed0",
-        "plain/seed1", "full/seed1", "plain/noise20/seed1", "full/noise20/seed1",
+        "plain/seed0",
+        "full/seed0",
+        "plain/noise20/seed0",
+        "full/noise20/seed0",
+        "plain/seed1",
+        "full/seed1",
+        "plain/noise20/seed1",
+        "full/noise20/seed1",
     ]
     config = study.config(study.cells()[2], tmp_path / "run")
     assert (config.data.label_noise, config.data.label_noise_seed, config.training.seed) == (0.2, 0, 0)
@@ -118,7 +123,10 @@ def test_a_study_runs_skips_finished_cells_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "train", lambda config, **kwargs: (trained.append(config.output.path), real_train(config, **kwargs)))
     run_study(study, tmp_path / "runs", verbose=0)
     assert [Path(path).relative_to(tmp_path / "runs").as_posix() for path in trained] == [
-        "plain/seed0", "full/seed0", "plain/noise25/seed0", "full/noise25/seed0",
+        "plain/seed0",
+        "full/seed0",
+        "plain/noise25/seed0",
+        "full/noise25/seed0",
     ]
     rows = read_results(tmp_path / "runs" / "results.csv")
     assert [(row["variant"], row["noise"]) for row in rows] == [("plain", "0"), ("full", "0"), ("plain", "0.25"), ("full", "0.25")]
@@ -183,16 +191,33 @@ def _results_folder(tmp_path):
     rows = []
     for (variant, seed), text in predicted.items():
         guess, truth = np.array(list(text), int), np.array(list(labels), int)
-        rows.append({
-            "study": "hand", "variant": variant, "seed": seed, "train_labels": "x", "eval_labels": "x", "noise": 0,
-            "epochs": 1, "num_examples": 4, "accuracy": np.mean(guess == truth), "balanced_accuracy": 0, "macro_f1": 0,
-            "recall_c0": np.mean(guess[:2] == 0), "recall_c1": np.mean(guess[2:] == 1),
-        })
+        rows.append(
+            {
+                "study": "hand",
+                "variant": variant,
+                "seed": seed,
+                "train_labels": "x",
+                "eval_labels": "x",
+                "noise": 0,
+                "epochs": 1,
+                "num_examples": 4,
+                "accuracy": np.mean(guess == truth),
+                "balanced_accuracy": 0,
+                "macro_f1": 0,
+                "recall_c0": np.mean(guess[:2] == 0),
+                "recall_c1": np.mean(guess[2:] == 1),
+            }
+        )
     _csv(tmp_path / "results.csv", rows)
     _csv(tmp_path / "predictions.csv", [{"variant": v, "seed": s, "noise": 0, "eval_labels": "x", "predicted": t} for (v, s), t in predicted.items()])
     _csv(tmp_path / "labels.csv", [{"eval_labels": "x", "class_names": "c0 c1", "labels": labels}])
-    study = {"base": "synthetic", "variants": {"a": [], "b": []}, "seeds": [0, 1], "comparisons": [["a", "b"]],
-             "evaluate": {"x": {"dataset": "synthetic", "split": "val"}}}
+    study = {
+        "base": "synthetic",
+        "variants": {"a": [], "b": []},
+        "seeds": [0, 1],
+        "comparisons": [["a", "b"]],
+        "evaluate": {"x": {"dataset": "synthetic", "split": "val"}},
+    }
     (tmp_path / "hand.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
     return load_study(tmp_path / "hand.yaml")
 

@@ -25,9 +25,15 @@ from tests.testing import RUN_FILES, SMALL, history_epochs, training_split_of
 @pytest.mark.slow
 def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     command = [
-        str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "6",
+        str(Path(sys.executable).parent / "keras-fer"),
+        "train",
+        "--output",
+        str(tmp_path / "run"),
+        "--epochs",
+        "6",
         *[argument for item in SMALL for argument in ("--set", item)],
-        "--set", "data.options={train_samples_per_class: 60, validation_samples_per_class: 3}",
+        "--set",
+        "data.options={train_samples_per_class: 60, validation_samples_per_class: 3}",
     ]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metadata = tmp_path / "run" / "backup" / "training_metadata.json"
@@ -212,7 +218,10 @@ def test_targets_replace_the_training_labels(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "targets, message",
     [
-        (lambda split: np.full((split.num_examples, 6), 1 / 6), r"`targets` must return class indices \(76,\) or class probabilities \(76, 7\)\. Received: shape \(76, 6\)"),
+        (
+            lambda split: np.full((split.num_examples, 6), 1 / 6),
+            r"`targets` must return class indices \(76,\) or class probabilities \(76, 7\)\. Received: shape \(76, 6\)",
+        ),
         (lambda split: np.zeros(75, "int32"), r"Received: 75 labels in 0\.\.0"),
         (lambda split: np.full(split.num_examples, 7), r"Received: 76 labels in 7\.\.7"),
         (lambda split: np.eye(7)[split.labels] * 2, r"`targets` rows must be probabilities .*; 76 are not\. Received: row 0 = \[2\.0, 0\.0"),
@@ -289,13 +298,18 @@ def test_monitor_last_keeps_the_last_epoch(tmp_path):
     header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert report["accuracy"] == pytest.approx(float(last[header.index("val_accuracy")]), abs=1e-4)
     with pytest.raises(ValueError, match="`monitor: last` has none"):
-        train(load_config("synthetic", [*SMALL, "training.monitor=last", "training.early_stopping_patience=2", f"output.path={tmp_path / 'b'}"]), verbose=0)
+        train(
+            load_config("synthetic", [*SMALL, "training.monitor=last", "training.early_stopping_patience=2", f"output.path={tmp_path / 'b'}"]),
+            verbose=0,
+        )
 
 
 @pytest.mark.slow
 def test_a_second_train_into_a_running_run_directory_stops_at_once(tmp_path, capsys):
     arguments = ["train", "--output", str(tmp_path / "run"), "--epochs", "2", *[a for item in SMALL for a in ("--set", item)]]
-    process = subprocess.Popen([sys.executable, "-m", "keras_fer.cli", *arguments], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_fer.cli", *arguments], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lock = tmp_path / ".run.lock"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not (lock.is_file() and lock.read_text()):

@@ -115,9 +115,7 @@ def test_gradient_reaches_both_heads():
     assert all(float(np.abs(g).sum()) > 1e-6 for g in gradients)
 
 
-@pytest.mark.parametrize(
-    "arguments,message", [({"seed": 1.5}, "seed=1.5"), ({"seed": "a"}, "seed=a")]
-)
+@pytest.mark.parametrize("arguments,message", [({"seed": 1.5}, "seed=1.5"), ({"seed": "a"}, "seed=a")])
 def test_invalid_seed_raises(arguments, message):
     with pytest.raises(ValueError, match=message):
         UncertaintyMixing(**arguments)

@@ -8,7 +8,6 @@ from matplotlib import cbook
 
 from keras_fer.models import resnet18
 
-
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real portrait shipped with matplotlib
 
 # Prepended to a `python -c` script: every import of tensorflow then fails, as where it is not installed.

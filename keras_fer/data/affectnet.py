@@ -9,8 +9,15 @@ from keras_fer.data.dataset import ErrorPolicy, csv_records, decode_dataset
 from keras_fer.data.images import DataError, check_image_format
 
 HEADER = [
-    "subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
-    "facial_landmarks", "expression", "valence", "arousal",
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
 ]
 
 

@@ -40,17 +40,13 @@ def audit(splits):
     for split, dataset in splits.items():
         sources = dataset.sources or tuple(str(i) for i in range(dataset.num_examples))
         for image, label, source in zip(dataset.images, dataset.labels, sources):
-            groups[hashlib.blake2b(image.tobytes(), digest_size=16).digest()].append(
-                [split, source, class_names[int(label)]]
-            )
+            groups[hashlib.blake2b(image.tobytes(), digest_size=16).digest()].append([split, source, class_names[int(label)]])
             if image.min() == image.max():
                 constant.append([split, source, int(image.flat[0])])
     duplicates = [members for members in groups.values() if len(members) > 1]
     across = [members for members in duplicates if len({m[0] for m in members}) > 1]
     return {
-        "class_counts": {
-            split: dict(zip(class_names, dataset.class_counts)) for split, dataset in splits.items()
-        },
+        "class_counts": {split: dict(zip(class_names, dataset.class_counts)) for split, dataset in splits.items()},
         "duplicate_groups": duplicates,
         "duplicates_within_split": len(duplicates) - len(across),
         "duplicates_across_splits": len(across),

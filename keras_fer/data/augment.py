@@ -130,9 +130,14 @@ def affine_transforms(angle, scale, shift_x, shift_y, height, width):
     zeros = ops.zeros_like(cos)
     return ops.stack(
         [
-            cos, sin, center_x - cos * moved_x - sin * moved_y,
-            -sin, cos, center_y + sin * moved_x - cos * moved_y,
-            zeros, zeros,
+            cos,
+            sin,
+            center_x - cos * moved_x - sin * moved_y,
+            -sin,
+            cos,
+            center_y + sin * moved_x - cos * moved_y,
+            zeros,
+            zeros,
         ],
         axis=1,
     )

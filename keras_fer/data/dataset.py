@@ -40,8 +40,7 @@ class FERDataset:
     def __post_init__(self):
         if len(self.labels) != len(self.images) or (self.sources and len(self.sources) != len(self.images)):
             raise ValueError(
-                f"{len(self.images)} images need as many labels and sources. Received: "
-                f"{len(self.labels)} labels, {len(self.sources)} sources"
+                f"{len(self.images)} images need as many labels and sources. Received: {len(self.labels)} labels, {len(self.sources)} sources"
             )
         num_classes = len(self.class_names)
         soft = self.labels.ndim == 2
@@ -73,15 +72,9 @@ class FERDataset:
         """Raises a `ValueError` unless `model` outputs one score per class."""
         outputs = model.output_shape[-1]
         if outputs != len(self.class_names):
-            raise ValueError(
-                f"The model predicts {outputs} classes but the dataset has "
-                f"{len(self.class_names)}: {list(self.class_names)}"
-            )
+            raise ValueError(f"The model predicts {outputs} classes but the dataset has {len(self.class_names)}: {list(self.class_names)}")
         if tuple(model.input_shape[1:]) != (*self.image_size, self.channels):
-            raise ValueError(
-                f"The model takes {model.input_shape[1:]} images but the dataset has "
-                f"{(*self.image_size, self.channels)}"
-            )
+            raise ValueError(f"The model takes {model.input_shape[1:]} images but the dataset has {(*self.image_size, self.channels)}")
 
     def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False):
         """`(float32 pixels in [0, 255], labels)` batches for `fit`, `predict` and `evaluate`.

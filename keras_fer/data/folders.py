@@ -88,7 +88,6 @@ def _validated_class_names(class_names):
     names = tuple(class_names) if not isinstance(class_names, str) else ()
     if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
         raise ValueError(
-            "`class_names` must be distinct folder names in label order, e.g. "
-            f"keras_fer.data.EXPRESSIONS. Received: class_names={class_names!r}"
+            f"`class_names` must be distinct folder names in label order, e.g. keras_fer.data.EXPRESSIONS. Received: class_names={class_names!r}"
         )
     return names

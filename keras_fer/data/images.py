@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from keras_fer.validation import is_int
 
+from keras_fer.validation import is_int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -23,11 +23,7 @@ class DataError(ValueError):
 
 def check_image_format(image_size, channels):
     """Raises a `ValueError` unless `image_size` is `(height, width)` and `channels` 1 or 3."""
-    valid_size = (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(is_int(n, minimum=1) for n in image_size)
-    )
+    valid_size = isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(is_int(n, minimum=1) for n in image_size)
     if not valid_size:
         raise ValueError(f"`image_size` must be (height, width), two positive integers. Received: image_size={image_size!r}")
     if channels not in (1, 3):
@@ -105,7 +101,6 @@ def _crop(image, crop_box, name):
     if width <= 0 or height <= 0 or x < 0 or y < 0 or x + width > image.width or y + height > image.height:
         raise DataError(
             name,
-            f"face box (x={x}, y={y}, width={width}, height={height}) does not fit in the "
-            f"{image.width}x{image.height} image",
+            f"face box (x={x}, y={y}, width={width}, height={height}) does not fit in the {image.width}x{image.height} image",
         )
     return image.crop((x, y, x + width, y + height))

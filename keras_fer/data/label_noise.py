@@ -3,8 +3,8 @@
 import dataclasses
 
 import numpy as np
-from keras_fer.validation import is_number
 
+from keras_fer.validation import is_number
 
 
 def flip_labels(dataset, fraction, seed=0):

@@ -71,10 +71,7 @@ def make_faces(
     clean_labels = rng.permutation(np.repeat(np.arange(len(counts)), counts)).astype("int32")
     shapes = np.array([SHAPES[name] for name in class_names], "float32")[clean_labels]
     shapes += rng.normal(size=shapes.shape).astype("float32") * np.array(JITTER, "float32")
-    chunks = [
-        _draw(shapes[start : start + CHUNK], image_size, channels, rng)
-        for start in range(0, len(clean_labels), CHUNK)
-    ]
+    chunks = [_draw(shapes[start : start + CHUNK], image_size, channels, rng) for start in range(0, len(clean_labels), CHUNK)]
     images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels), "uint8")
     labels, _ = flip_class_indices(clean_labels, len(counts), label_noise, rng)
     return SyntheticFaces(images, labels, clean_labels, tuple(class_names))
@@ -96,9 +93,7 @@ def load_synthetic(samples_per_class=200, image_size=48, channels=1, label_noise
 
 def _draw(shapes, size, channels, rng):
     n = len(shapes)
-    brow_raise, brow_tilt, eye_open, curve, mouth_width, mouth_open, skew = (
-        shapes[:, i, None, None] for i in range(7)
-    )
+    brow_raise, brow_tilt, eye_open, curve, mouth_width, mouth_open, skew = (shapes[:, i, None, None] for i in range(7))
     u, v, pixel = _face_coordinates(n, size, rng)
     edge = 1.5 * pixel
     head = _inside(1.0 - np.hypot(u / 0.7, v / 0.9), edge)
@@ -167,10 +162,7 @@ def _shade(head, features, n, channels, rng):
 def _validated_counts(samples_per_class, class_names):
     unknown = [name for name in class_names if name not in EXPRESSIONS_WITH_CONTEMPT]
     if unknown or len(set(class_names)) != len(class_names) or not class_names:
-        raise ValueError(
-            "`class_names` must be distinct names from "
-            f"{EXPRESSIONS_WITH_CONTEMPT}. Received: class_names={class_names!r}"
-        )
+        raise ValueError(f"`class_names` must be distinct names from {EXPRESSIONS_WITH_CONTEMPT}. Received: class_names={class_names!r}")
     counts = [samples_per_class] * len(class_names) if np.ndim(samples_per_class) == 0 else list(samples_per_class)
     valid = all(is_int(c, minimum=0, numpy=True) for c in counts)
     if not valid or len(counts) != len(class_names):

@@ -4,8 +4,8 @@ import numpy as np
 
 from keras_fer.data.synthetic import make_faces
 from keras_fer.export.exporters import export_saved_model, export_tflite
-from keras_fer.training.run_directory import resolve_model_file
 from keras_fer.models.loading import load_model_file
+from keras_fer.training.run_directory import resolve_model_file
 
 REPRESENTATIVE_IMAGES = 300
 

@@ -220,4 +220,3 @@ def _new_path(path):
         raise ValueError(f"{path} already exists; choose another path or delete it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_fer.models.tta import average_over_views, check_shift
+from keras_fer.inference.classifiers import load_classifier
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
-from keras_fer.inference.classifiers import load_classifier
+from keras_fer.models.tta import average_over_views, check_shift
 from keras_fer.validation import is_int, is_number
 
 MIN_CROP_SIZE = 8
@@ -87,6 +87,7 @@ class Recognizer:
         inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
         if not len(inputs):
             return np.zeros((0, len(self.class_names)), "float32")
+
         def predict(batch):
             return np.concatenate([self.classifier(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)])
 

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
-from keras_fer.validation import is_int, is_odd_size
 
+from keras_fer.validation import is_int, is_odd_size
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")
@@ -50,32 +50,19 @@ class CBAMBlock(keras.layers.Layer):
     def __init__(self, reduction_ratio=16, spatial_kernel_size=7, **kwargs):
         super().__init__(**kwargs)
         if not is_int(reduction_ratio, minimum=1):
-            raise ValueError(
-                "`reduction_ratio` must be a positive integer. "
-                f"Received: reduction_ratio={reduction_ratio}"
-            )
+            raise ValueError(f"`reduction_ratio` must be a positive integer. Received: reduction_ratio={reduction_ratio}")
         if not is_odd_size(spatial_kernel_size):
-            raise ValueError(
-                "`spatial_kernel_size` must be a positive odd integer. "
-                f"Received: spatial_kernel_size={spatial_kernel_size}"
-            )
+            raise ValueError(f"`spatial_kernel_size` must be a positive odd integer. Received: spatial_kernel_size={spatial_kernel_size}")
         self.reduction_ratio = reduction_ratio
         self.spatial_kernel_size = spatial_kernel_size
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(
-                "`CBAMBlock` expects a 4-D channels-last input with a known "
-                f"number of channels. Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"`CBAMBlock` expects a 4-D channels-last input with a known number of channels. Received: input_shape={input_shape}")
         channels = input_shape[-1]
         hidden = max(channels // self.reduction_ratio, 1)
-        self.channel_hidden = keras.layers.Dense(
-            hidden, activation="relu", dtype=self.dtype_policy, name="channel_hidden"
-        )
-        self.channel_output = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="channel_output"
-        )
+        self.channel_hidden = keras.layers.Dense(hidden, activation="relu", dtype=self.dtype_policy, name="channel_hidden")
+        self.channel_output = keras.layers.Dense(channels, dtype=self.dtype_policy, name="channel_output")
         self.spatial_conv = keras.layers.Conv2D(
             1,
             self.spatial_kernel_size,
@@ -84,9 +71,7 @@ class CBAMBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="spatial_conv",
         )
-        self.spatial_norm = keras.layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm"
-        )
+        self.spatial_norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm")
         self.channel_hidden.build((None, channels))
         self.channel_output.build((None, hidden))
         self.spatial_conv.build((None, None, None, 2))

@@ -48,9 +48,7 @@ class PhiloxDropout(keras.layers.Dropout):
         import tensorflow as tf
 
         seed = ops.cast(ops.mod(self.seed_generator.next(), INT32_SEED_MODULUS), "int32")
-        return tf.nn.experimental.stateless_dropout(
-            inputs, self.rate, seed, rng_alg="philox", noise_shape=self._noise_shape(inputs)
-        )
+        return tf.nn.experimental.stateless_dropout(inputs, self.rate, seed, rng_alg="philox", noise_shape=self._noise_shape(inputs))
 
     def _noise_shape(self, inputs):
         if self.noise_shape is None:

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
-from keras_fer.validation import is_int
 
+from keras_fer.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="keras_fer")
@@ -65,8 +65,7 @@ class UncertaintyMixing(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != 2 or tuple(input_shape[0]) != tuple(input_shape[1]):
             raise ValueError(
-                "`UncertaintyMixing` expects `[mu, log_var]`, two tensors of "
-                f"the same shape (batch, dim). Received: input_shape={input_shape}"
+                f"`UncertaintyMixing` expects `[mu, log_var]`, two tensors of the same shape (batch, dim). Received: input_shape={input_shape}"
             )
 
     def call(self, inputs, training=None):
@@ -95,10 +94,7 @@ class UncertaintyMixing(keras.layers.Layer):
             The mixed targets, same shape as `targets`.
         """
         if self._partner is None:
-            raise RuntimeError(
-                f"`{self.name}.mix_targets()` needs a pairing: call the layer "
-                "with `training=True` first."
-            )
+            raise RuntimeError(f"`{self.name}.mix_targets()` needs a pairing: call the layer with `training=True` first.")
         return 0.5 * targets + 0.5 * ops.take(targets, self._partner, axis=0)
 
     def compute_output_shape(self, input_shape):

@@ -84,9 +84,7 @@ class ClassBalancedLoss(keras.losses.Loss):
         num_classes = len(self.class_weights)
         if y_pred.shape[-1] != num_classes:
             raise ValueError(
-                f"`samples_per_class` has {num_classes} classes but the "
-                f"predictions have {y_pred.shape[-1]}. Received: "
-                f"y_pred.shape={y_pred.shape}"
+                f"`samples_per_class` has {num_classes} classes but the predictions have {y_pred.shape[-1]}. Received: y_pred.shape={y_pred.shape}"
             )
         targets = to_distribution(y_true, y_pred)
         log_probabilities = self._log_probabilities(y_pred)
@@ -132,9 +130,7 @@ def class_balanced_weights(samples_per_class, beta=0.9999, weighting="effective_
     """
     counts = _validated_counts(samples_per_class)
     if weighting not in WEIGHTINGS:
-        raise ValueError(
-            f"`weighting` must be one of {WEIGHTINGS}. Received: weighting={weighting!r}"
-        )
+        raise ValueError(f"`weighting` must be one of {WEIGHTINGS}. Received: weighting={weighting!r}")
     if not is_number(beta, 0) or beta >= 1:
         raise ValueError(f"`beta` must be a number in [0, 1). Received: beta={beta}")
     if weighting == "effective_number":
@@ -153,8 +149,7 @@ def _validated_counts(samples_per_class):
         counts = None
     if counts is None or counts.ndim != 1 or counts.size == 0:
         raise ValueError(
-            "`samples_per_class` must be a non-empty sequence of numbers, one "
-            f"per class. Received: samples_per_class={samples_per_class!r}"
+            f"`samples_per_class` must be a non-empty sequence of numbers, one per class. Received: samples_per_class={samples_per_class!r}"
         )
     for index, count in enumerate(counts):
         if not math.isfinite(count) or count <= 0:

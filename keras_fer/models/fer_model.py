@@ -50,10 +50,7 @@ class FERModel(keras.Model):
         """The model's `UncertaintyMixing` layer, or `None`."""
         mixings = [layer for layer in self._flatten_layers() if isinstance(layer, UncertaintyMixing)]
         if len(mixings) > 1:
-            raise ValueError(
-                "`FERModel` supports one `UncertaintyMixing` layer. "
-                f"Received: {[layer.name for layer in mixings]}"
-            )
+            raise ValueError(f"`FERModel` supports one `UncertaintyMixing` layer. Received: {[layer.name for layer in mixings]}")
         return mixings[0] if mixings else None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -67,9 +64,7 @@ class FERModel(keras.Model):
         if partner is None:
             return loss
         partner_weight = None if sample_weight is None else ops.take(sample_weight, partner, axis=0)
-        partner_loss = super().compute_loss(
-            x=x, y=ops.take(y, partner, axis=0), y_pred=y_pred, sample_weight=partner_weight, training=training
-        )
+        partner_loss = super().compute_loss(x=x, y=ops.take(y, partner, axis=0), y_pred=y_pred, sample_weight=partner_weight, training=training)
         return 0.5 * loss + 0.5 * partner_loss
 
 

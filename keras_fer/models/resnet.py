@@ -133,9 +133,7 @@ def apply_basic_block(x, filters, strides, attention, spatial_kernel_size, name)
 
 def apply_conv_norm(x, filters, kernel_size, strides, name):
     """Conv (no bias) + batch norm with PyTorch's defaults."""
-    x = keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
-    )(x)
+    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
     return keras.layers.BatchNormalization(**BATCH_NORM, name=f"{name}_bn")(x)
 
 
@@ -148,9 +146,7 @@ def apply_uncertainty_mixing_head(x, feature_dim, dropout, seed):
 
 def apply_feature_head(x, feature_dim, dropout, name):
     """Batch norm (no affine), dropout, flatten, dense, batch norm."""
-    x = keras.layers.BatchNormalization(
-        center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn"
-    )(x)
+    x = keras.layers.BatchNormalization(center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn")(x)
     x = PhiloxDropout(dropout, name=f"{name}_dropout")(x)
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(feature_dim, name=f"{name}_dense")(x)
@@ -165,10 +161,7 @@ def apply_pooling_head(x, dropout):
 
 def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout):
     if len(input_shape) != 3 or input_shape[-1] not in (1, 3) or None in input_shape:
-        raise ValueError(
-            "`input_shape` must be (height, width, channels) with 1 or 3 "
-            f"channels. Received: input_shape={input_shape}"
-        )
+        raise ValueError(f"`input_shape` must be (height, width, channels) with 1 or 3 channels. Received: input_shape={input_shape}")
     if attention not in ATTENTIONS:
         raise ValueError(f"`attention` must be one of {ATTENTIONS}. Received: attention={attention!r}")
     if stem not in STEMS:
@@ -177,9 +170,6 @@ def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage
         if not is_int(value, minimum):
             raise ValueError(f"`{argument}` must be an integer >= {minimum}. Received: {argument}={value}")
     if not blocks_per_stage or not all(is_int(n, minimum=1) for n in blocks_per_stage):
-        raise ValueError(
-            "`blocks_per_stage` must be a non-empty sequence of positive "
-            f"integers. Received: blocks_per_stage={blocks_per_stage}"
-        )
+        raise ValueError(f"`blocks_per_stage` must be a non-empty sequence of positive integers. Received: blocks_per_stage={blocks_per_stage}")
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")

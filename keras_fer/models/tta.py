@@ -7,8 +7,8 @@ average here, so a given `flip` / `shift` means the same views everywhere.
 import dataclasses
 
 import numpy as np
-from keras_fer.validation import is_int
 
+from keras_fer.validation import is_int
 
 
 def tta_views(images, flip=False, shift=0):
@@ -92,9 +92,7 @@ def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
 
     def predict(images):
         repeats = len(images) // max(dataset.num_examples, 1)
-        stacked = dataclasses.replace(
-            dataset, images=images, labels=np.concatenate([dataset.labels] * repeats), sources=(), skipped=()
-        )
+        stacked = dataclasses.replace(dataset, images=images, labels=np.concatenate([dataset.labels] * repeats), sources=(), skipped=())
         return model.predict(stacked.batches(batch_size), verbose=0)
 
     return average_over_views(predict, dataset.images, flip, shift)

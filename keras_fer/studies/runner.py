@@ -8,10 +8,10 @@ import keras
 import numpy as np
 
 from keras_fer.files import atomic_write, locked
-from keras_fer.training.scoring import classification_report
 from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.run import train
 from keras_fer.training.run_directory import MODEL_FILE, REPORT_FILE
+from keras_fer.training.scoring import classification_report
 from keras_fer.training.splits import load_split
 
 RESULTS_FILE = "results.csv"
@@ -117,16 +117,25 @@ def _evaluation_set(cache, label_set, data, model):
     key = (label_set, height, width, channels)
     if key not in cache:
         cache[key] = load_split(
-            data["dataset"], data.get("path"), data["split"], data.get("on_error", "raise"), data.get("options"),
-            (height, width), channels,
+            data["dataset"],
+            data.get("path"),
+            data["split"],
+            data.get("on_error", "raise"),
+            data.get("options"),
+            (height, width),
+            channels,
         )
     return cache[key]
 
 
 def _key_row(study, cell, label_set):
     return {
-        "study": study.name, "variant": cell.variant, "seed": str(cell.seed), "train_labels": study.train_labels,
-        "eval_labels": label_set, "noise": f"{cell.noise:g}",
+        "study": study.name,
+        "variant": cell.variant,
+        "seed": str(cell.seed),
+        "train_labels": study.train_labels,
+        "eval_labels": label_set,
+        "noise": f"{cell.noise:g}",
     }
 
 

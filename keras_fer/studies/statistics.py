@@ -91,10 +91,7 @@ def bootstrap_difference(correct, baseline_correct, resamples=2000, seed=0, grou
 def _paired(correct, baseline_correct):
     correct, baseline_correct = np.asarray(correct, bool), np.asarray(baseline_correct, bool)
     if correct.shape != baseline_correct.shape or correct.ndim != 1:
-        raise ValueError(
-            "Paired tests need one entry per face for both classifiers. "
-            f"Received: shapes {correct.shape} and {baseline_correct.shape}"
-        )
+        raise ValueError(f"Paired tests need one entry per face for both classifiers. Received: shapes {correct.shape} and {baseline_correct.shape}")
     return correct, baseline_correct
 
 

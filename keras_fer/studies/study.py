@@ -130,9 +130,7 @@ def load_study(source, overrides=(), variants=None, seeds=None):
         noise=_noise(values.get("noise", [0]), where),
         train_labels="",
         evaluate=evaluate,
-        comparisons=tuple(
-            pair for pair in _comparisons(values.get("comparisons") or [], values["variants"], where) if set(pair) <= set(variants)
-        ),
+        comparisons=tuple(pair for pair in _comparisons(values.get("comparisons") or [], values["variants"], where) if set(pair) <= set(variants)),
     )
     configs = {}
     for cell in study.cells():

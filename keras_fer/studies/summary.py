@@ -121,7 +121,7 @@ def _results_section(study, rows, label_set, results_dir):
             lines.append(f"| `{variant}` | {scores['seeds']} | " + " | ".join(_percent(scores[m]) for m, _ in METRICS) + " |")
         recalls = [column for column in next(iter(table.values())) if column.startswith("recall_")]
         lines += ["", "Per-class recall, mean over seeds, in %:", ""]
-        lines += ["| variant | " + " | ".join(c[len("recall_"):] for c in recalls) + " |", "|---|" + "---:|" * len(recalls)]
+        lines += ["| variant | " + " | ".join(c[len("recall_") :] for c in recalls) + " |", "|---|" + "---:|" * len(recalls)]
         for variant, scores in table.items():
             lines.append(f"| `{variant}` | " + " | ".join(f"{100 * scores[c][0]:.1f}" for c in recalls) + " |")
         plot = f"recall_{label_set}_noise{round(100 * noise)}.png"
@@ -173,8 +173,7 @@ def _per_class_comparisons(study, predictions, labels, class_names):
         "",
         f"### Per-class recall differences against `{label_set}` labels, {100 * study.noise[0]:g}% noise",
         "",
-        "Recall of the variant minus the baseline's, in points, and the McNemar p over that class's faces "
-        "(not adjusted; * where p < 0.05):",
+        "Recall of the variant minus the baseline's, in points, and the McNemar p over that class's faces (not adjusted; * where p < 0.05):",
         "",
         "| variant | baseline | " + " | ".join(class_names) + " |",
         "|---|---|" + "---:|" * len(class_names),
@@ -231,7 +230,7 @@ def _plot_recall(table, recalls, path, title):
     positions = np.arange(len(recalls))
     for offset, (variant, scores) in enumerate(table.items()):
         axes.bar(positions + offset * width, [100 * scores[c][0] for c in recalls], width, yerr=[100 * scores[c][1] for c in recalls], label=variant)
-    axes.set_xticks(positions + 0.4 - width / 2, [c[len("recall_"):] for c in recalls])
+    axes.set_xticks(positions + 0.4 - width / 2, [c[len("recall_") :] for c in recalls])
     axes.set_ylabel("recall (%)")
     axes.set_title(title)
     axes.legend(fontsize=7, ncol=2)
@@ -243,7 +242,14 @@ def _plot_noise(curves, path, title):
     figure, axes = new_figure(figsize=(5, 3.6))
     for variant, points in curves.items():
         noise = sorted(points)
-        axes.errorbar([100 * n for n in noise], [100 * points[n][0] for n in noise], yerr=[100 * points[n][1] for n in noise], marker="o", capsize=3, label=variant)
+        axes.errorbar(
+            [100 * n for n in noise],
+            [100 * points[n][0] for n in noise],
+            yerr=[100 * points[n][1] for n in noise],
+            marker="o",
+            capsize=3,
+            label=variant,
+        )
     axes.set_xlabel("training labels flipped (%)")
     axes.set_ylabel("accuracy (%)")
     axes.set_title(title)

@@ -44,7 +44,12 @@ MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss",
 def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, length=None, rule=None):
     # `rule`: `(test, what)`, a test a non-null value must pass and what it expects.
     metadata = {
-        "choices": choices, "minimum": minimum, "maximum": maximum, "keywords_of": keywords_of, "length": length, "rule": rule,
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "keywords_of": keywords_of,
+        "length": length,
+        "rule": rule,
     }
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)

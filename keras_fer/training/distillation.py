@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 
-from keras_fer.training.config import check_model_file
-from keras_fer.models.tta import predict_probabilities
 from keras_fer.models.loading import load_model_file
+from keras_fer.models.tta import predict_probabilities
+from keras_fer.training.config import check_model_file
 
 
 def distillation_targets(dataset, teachers, label_weight=0.5, flip=True, batch_size=256):

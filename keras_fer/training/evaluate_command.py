@@ -3,12 +3,12 @@
 import dataclasses
 from pathlib import Path
 
+from keras_fer.models.loading import load_model_file
 from keras_fer.models.tta import check_shift
 from keras_fer.training.config import load_config
 from keras_fer.training.report import write_report
 from keras_fer.training.run_directory import CONFIG_FILE, HISTORY_FILE, prepare_report_directory, resolve_model_file
 from keras_fer.training.splits import load_config_split
-from keras_fer.models.loading import load_model_file
 
 
 def evaluate_run(model, config=None, overrides=(), split=None, flip=False, output=None, overwrite=False, batch_size=64, shift=0):

@@ -203,9 +203,7 @@ def _check_tensorboard():
     try:
         import tensorboard  # noqa: F401
     except ImportError as error:
-        raise ValueError(
-            "`training.tensorboard: true` needs the tensorboard package: pip install 'keras-fer[tensorboard]'."
-        ) from error
+        raise ValueError("`training.tensorboard: true` needs the tensorboard package: pip install 'keras-fer[tensorboard]'.") from error
 
 
 def _resume_history(run_dir, epochs_done, monitor, mode):

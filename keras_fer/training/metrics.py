@@ -2,8 +2,8 @@
 
 import keras
 from keras import ops
-from keras_fer.validation import is_int
 
+from keras_fer.validation import is_int
 
 
 class ConfusionMatrixMetric(keras.metrics.Metric):

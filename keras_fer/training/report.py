@@ -1,7 +1,6 @@
 """Evaluation reports: `report.json`, `confusion_matrix.png`, `training_curves.png`."""
 
 import csv
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -10,8 +9,8 @@ import numpy as np
 
 from keras_fer.files import atomic_write
 from keras_fer.models.tta import predict_probabilities
-from keras_fer.training.scoring import classification_report
 from keras_fer.training.run_directory import CONFUSION_MATRIX_FILE, REPORT_FILE, TRAINING_CURVES_FILE
+from keras_fer.training.scoring import classification_report
 from keras_fer.version import __version__
 
 CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))

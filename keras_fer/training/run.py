@@ -19,10 +19,17 @@ from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import fit
 from keras_fer.training.report import write_report
 from keras_fer.training.run_directory import (
-    CONFIG_FILE, FLIPPED_LABELS_FILE, HISTORY_FILE, MODEL_FILE, completed_epochs, delete_run_files, resolve_run_directory,
+    CONFIG_FILE,
+    FLIPPED_LABELS_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    completed_epochs,
+    delete_run_files,
+    resolve_run_directory,
     run_lock,
 )
 from keras_fer.training.splits import load_splits
+
 
 def train(config, run_dir=None, verbose="auto", targets=None):
     """Trains and evaluates the run that `config` describes.

@@ -29,8 +29,15 @@ TRAINING_CURVES_FILE = "training_curves.png"
 FLIPPED_LABELS_FILE = "flipped_labels.csv"
 TENSORBOARD_DIR = "tensorboard"
 RUN_FILES = (
-    CONFIG_FILE, MODEL_FILE, HISTORY_FILE, BACKUP_DIR, REPORT_FILE, CONFUSION_MATRIX_FILE, TRAINING_CURVES_FILE,
-    FLIPPED_LABELS_FILE, TENSORBOARD_DIR,
+    CONFIG_FILE,
+    MODEL_FILE,
+    HISTORY_FILE,
+    BACKUP_DIR,
+    REPORT_FILE,
+    CONFUSION_MATRIX_FILE,
+    TRAINING_CURVES_FILE,
+    FLIPPED_LABELS_FILE,
+    TENSORBOARD_DIR,
 )
 
 
@@ -109,8 +116,7 @@ def run_lock(run_dir):
             with contextlib.suppress(OSError):
                 owner = path.read_text().strip() or owner
             raise ValueError(
-                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); "
-                "wait for it to finish or choose another --output."
+                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); wait for it to finish or choose another --output."
             )
         file.truncate(0)
         file.write(str(os.getpid()))

@@ -27,8 +27,7 @@ def confusion_matrix(labels, predictions, num_classes):
         predictions = predictions.argmax(-1)
     if labels.shape != predictions.shape:
         raise ValueError(
-            "`labels` and `predictions` must hold one entry per sample. "
-            f"Received: labels.shape={labels.shape}, predictions.shape={predictions.shape}"
+            f"`labels` and `predictions` must hold one entry per sample. Received: labels.shape={labels.shape}, predictions.shape={predictions.shape}"
         )
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):

@@ -58,10 +58,7 @@ def load_splits(
     Returns:
         `(train, validation)` `FERDataset`s.
     """
-    train, validation = (
-        load_split(dataset, path, split, on_error, options, image_size, channels, seed)
-        for split in (train_split, validation_split)
-    )
+    train, validation = (load_split(dataset, path, split, on_error, options, image_size, channels, seed) for split in (train_split, validation_split))
     if label_noise:
         train, _ = flip_labels(train, label_noise, label_noise_seed)
     return train, validation
