@@ -118,7 +118,7 @@ def _results_section(study, rows, label_set, results_dir):
         lines += ["", heading, ""]
         lines += ["| variant | seeds | " + " | ".join(name for _, name in METRICS) + " |", "|---|---:|" + "---:|" * len(METRICS)]
         for variant, scores in table.items():
-            lines.append(f"| `{variant}` | {scores['seeds']} | " + " | ".join(_percent(scores[m]) for m, _ in METRICS) + " |")
+            lines.append(f"| `{variant}` | {scores['seeds']} | " + " | ".join(percent_text(scores[m]) for m, _ in METRICS) + " |")
         recalls = [column for column in next(iter(table.values())) if column.startswith("recall_")]
         lines += ["", "Per-class recall, mean over seeds, in %:", ""]
         lines += ["| variant | " + " | ".join(c[len("recall_") :] for c in recalls) + " |", "|---|" + "---:|" * len(recalls)]
@@ -157,7 +157,7 @@ def _comparisons_section(study, predictions, labels, class_names):
         lines.append(
             f"| `{variant}` | `{baseline}` | {label_set} | {100 * noise:g}% | {result['seeds']} | "
             f"{100 * result['difference']:+.2f} | [{100 * result['low']:+.2f}, {100 * result['high']:+.2f}] | "
-            f"{result['wins']} / {result['losses']} | {_p(result['p_value'])} | {_p(p_holm)} | "
+            f"{result['wins']} / {result['losses']} | {p_text(result['p_value'])} | {p_text(p_holm)} | "
             f"{'yes' if p_holm < SIGNIFICANCE else 'no'} |"
         )
     lines += _per_class_comparisons(study, predictions, labels, class_names)
@@ -186,7 +186,7 @@ def _per_class_comparisons(study, predictions, labels, class_names):
                 cells.append("")
                 continue
             star = "*" if result["p_value"] < SIGNIFICANCE else ""
-            cells.append(f"{100 * result['difference']:+.1f}{star} (p {_p(result['p_value'])})")
+            cells.append(f"{100 * result['difference']:+.1f}{star} (p {p_text(result['p_value'])})")
         if any(cells):
             lines.append(f"| `{variant}` | `{baseline}` | " + " | ".join(cells) + " |")
     return lines
@@ -203,7 +203,7 @@ def _noise_section(study, rows, results_dir):
         lines += [f"Accuracy against `{label_set}` labels (mean ± std over seeds, %), by share of flipped training labels:", ""]
         lines += [f"| variant | {header} |", "|---|" + "---:|" * len(study.noise)]
         for variant, points in curves.items():
-            lines.append(f"| `{variant}` | " + " | ".join(_percent(points[n]) if n in points else "" for n in study.noise) + " |")
+            lines.append(f"| `{variant}` | " + " | ".join(percent_text(points[n]) if n in points else "" for n in study.noise) + " |")
         plot = f"accuracy_vs_noise_{label_set}.png"
         _plot_noise(curves, results_dir / plot, f"{study.name}: accuracy against {label_set} labels")
         lines += ["", f"![accuracy against label noise]({plot})", ""]
@@ -214,11 +214,11 @@ def _matches(row, variant, label_set, noise):
     return row["variant"] == variant and row["eval_labels"] == label_set and float(row["noise"]) == noise
 
 
-def _p(p_value):
+def p_text(p_value):
     return "<0.0001" if p_value < 1e-4 else f"{p_value:.4f}"
 
 
-def _percent(mean_std):
+def percent_text(mean_std):
     """`"53.09 ± 0.40"`, or `"53.09 (1 seed)"` when there is no spread to show."""
     mean, std = mean_std
     return f"{100 * mean:.2f} (1 seed)" if np.isnan(std) else f"{100 * mean:.2f} ± {100 * std:.2f}"
@@ -268,6 +268,6 @@ def headline_table(study, results_dir, noise=0.0):
         scores = [tables[label_set].get(variant) for label_set in tables]
         if not all(scores):
             continue
-        figures = " | ".join(_percent(score[metric]) for score in scores for metric, _ in METRICS[:2])
+        figures = " | ".join(percent_text(score[metric]) for score in scores for metric, _ in METRICS[:2])
         lines.append(f"| `{variant}` | {min(score['seeds'] for score in scores)} | {figures} |")
     return "\n".join(lines)
