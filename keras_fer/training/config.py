@@ -33,7 +33,7 @@ from keras_fer.losses.class_balanced_loss import WEIGHTINGS
 from keras_fer.models.presets import PRESETS
 from keras_fer.models.resnet import ATTENTIONS, STEMS
 from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
-from keras_fer.validation import is_int, is_odd_size
+from keras_fer.validation import is_int, is_number, is_odd_size
 
 DATASETS = ("synthetic", "fer2013", "ferplus", "rafdb", "affectnet", "folder")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
@@ -326,7 +326,7 @@ def _checked(value, hint, metadata, key):
             raise ValueError(f"`{key}`: {error}") from error
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"`{key}` must be a finite number. Received: {value!r}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if is_number(value):  # non-finite numbers were refused above
         minimum, maximum = metadata.get("minimum"), metadata.get("maximum")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise ValueError(f"`{key}` must lie in [{minimum}, {maximum if maximum is not None else 'inf'}]. Received: {value!r}")
