@@ -76,14 +76,24 @@ eager = augmentation(seed=3)
 by_op = [np.asarray(eager(faces.images[i : i + 4].astype("float32"), training=True)) for i in (0, 4)]
 same = all(np.allclose(a, b, atol=1e-3) for a, b in zip(compiled, by_op))
 changed = not np.allclose(compiled[0], faces.images[:4])
-print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules, "same": same, "changed": changed}))
+# Batch-norm re-estimation, compiled on JAX, against NumPy: the mean over batches of each batch's mean and variance.
+from keras_fer.training import recalibrate_batch_norm
+normalized = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization()])
+pixels = np.random.default_rng(0).normal(2.0, 3.0, size=(3, 8, 3)).astype("float32")
+recalibrate_batch_norm(normalized, list(pixels))
+layer = normalized.layers[0]
+recalibrated = [np.asarray(layer.moving_mean).tolist(), np.asarray(layer.moving_variance).tolist(), layer.momentum]
+expected = [pixels.mean(axis=1).mean(axis=0).tolist(), pixels.var(axis=1).mean(axis=0).tolist(), 0.99]
+print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.modules, "same": same, "changed": changed,
+                  "recalibrated": recalibrated, "expected": expected}))
 """
 )
 
 
 @pytest.mark.slow
 def test_training_on_jax_without_tensorflow(tmp_path):
-    settings = [*SMALL, "training.epochs=2", "training.recalibrate_batch_norm=2", "loss.weighting=effective_number"]
+    # Compiled: op by op, JAX compiles every op on its own, which takes longer than compiling the step once.
+    settings = [*SMALL, "training.jit_compile=true", "training.epochs=2", "training.recalibrate_batch_norm=2", "loss.weighting=effective_number"]
     environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-c", ON_JAX, str(tmp_path / "run"), *settings],
@@ -97,6 +107,10 @@ def test_training_on_jax_without_tensorflow(tmp_path):
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["mirrored"] == "training.distribute: 'mirrored' needs the TensorFlow backend. Received: KERAS_BACKEND='jax'"
     assert not outcome["tensorflow"] and outcome["same"] and outcome["changed"]
+    (mean, variance, momentum), (expected_mean, expected_variance, expected_momentum) = outcome["recalibrated"], outcome["expected"]
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-5)
+    np.testing.assert_allclose(variance, expected_variance, rtol=1e-5)
+    assert momentum == expected_momentum  # restored after momentum 0 was compiled in
 
     # The model JAX trained and saved loads here, on TensorFlow, and predicts what it predicted there.
     config = load_config("synthetic", settings)

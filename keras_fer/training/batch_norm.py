@@ -71,16 +71,36 @@ def _recalibrate(model, batches, max_batches, forward):
 
 
 def _forward(model):
-    """`model(images, training=True)`, as a graph on TensorFlow.
+    """`model(images, training=True)`, as a graph on TensorFlow and compiled on JAX.
 
     The graph holds the momentum the layers had when it was traced, so it is
     traced inside `_recalibrate` (momentum 0) and only ever called there.
     """
+    if keras.backend.backend() == "jax":
+        return _jax_forward(model)
     if keras.backend.backend() != "tensorflow":
         return lambda images: model(images, training=True)
     import tensorflow as tf
 
     return tf.function(lambda images: model(images, training=True), reduce_retracing=True, autograph=False)
+
+
+def _jax_forward(model):
+    """`model(images, training=True)` as one `jax.jit` function: called op by op, JAX compiles each op on its own.
+
+    The model's variables go in and the updated non-trainable ones (moving
+    statistics, random-number states) come out; they are assigned back.
+    """
+    import jax
+
+    step = jax.jit(lambda trainable, non_trainable, images: model.stateless_call(trainable, non_trainable, images, training=True)[1])
+
+    def forward(images):
+        updated = step([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], images)
+        for variable, value in zip(model.non_trainable_variables, updated):
+            variable.assign(value)
+
+    return forward
 
 
 class RecalibrateBatchNorm(keras.callbacks.Callback):
