@@ -1,4 +1,4 @@
-"""`fit` with probability targets for training and class indices for validation."""
+"""`fit`: probability targets for training and class indices for validation; one trace of the train step."""
 
 import csv
 
@@ -22,8 +22,11 @@ def test_hard_validation_labels_are_scored_against_soft_training_targets(tmp_pat
     images, labels = faces(24, seed=0)
     soft = (0.7 * np.eye(3)[labels] + 0.1).astype("float32")
     validation_images, validation_labels = faces(9, seed=1)
+    model, traced = tiny_resnet(), []
+    train_step = model.train_step
+    model.train_step = lambda data: (traced.append(data), train_step(data))[1]  # called once a trace, not once a step
     fit(
-        tiny_resnet(),
+        model,
         FERDataset(images, soft, CLASSES),
         FERDataset(validation_images, validation_labels, CLASSES),
         tmp_path,
@@ -36,6 +39,7 @@ def test_hard_validation_labels_are_scored_against_soft_training_targets(tmp_pat
         logged = float(next(csv.DictReader(file))["val_accuracy"])
     predicted = keras.models.load_model(tmp_path / "model.keras").predict(validation_images.astype("float32"), verbose=0)
     assert logged == pytest.approx(np.mean(predicted.argmax(1) == validation_labels), abs=1e-6)
+    assert len(traced) == 1  # the optimizer was built before the step was traced: no second trace
 
 
 def test_soft_validation_labels_against_class_indices_are_an_error(tmp_path):
