@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from keras_fer.cli import main
+from keras_fer.data import load_split
 from keras_fer.models import FERModel, tta_views
 from keras_fer.training import confusion_matrix, load_config
-from keras_fer.training.splits import load_split
 from tests.testing import RUN_FILES, SMALL, history_epochs
 
 

@@ -2,10 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_fer.data import FERDataset
+from keras_fer.data import FERDataset, load_split
 from keras_fer.training import distillation_targets, load_config, train
 from keras_fer.training.run import build_model
-from keras_fer.training.splits import load_split
 from tests.testing import SMALL, training_split_of
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from keras_fer.data import load_split
 from keras_fer.training import load_splits
-from keras_fer.training.splits import load_split
 from tests.testing_data import FER2013, needs_fer2013
 
 

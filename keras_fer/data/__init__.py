@@ -10,8 +10,10 @@ from keras_fer.data.ferplus import load_ferplus
 from keras_fer.data.folders import load_image_folder
 from keras_fer.data.images import DataError
 from keras_fer.data.rafdb import load_rafdb
+from keras_fer.data.registry import DATASETS, load_split
 
 __all__ = [
+    "DATASETS",
     "DataError",
     "EXPRESSIONS",
     "EXPRESSIONS_WITH_CONTEMPT",
@@ -23,5 +25,6 @@ __all__ = [
     "load_ferplus",
     "load_image_folder",
     "load_rafdb",
+    "load_split",
     "synthetic",
 ]

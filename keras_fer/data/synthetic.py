@@ -91,6 +91,34 @@ def load_synthetic(samples_per_class=200, image_size=48, channels=1, label_noise
     return FERDataset(faces.images, faces.labels, faces.class_names, sources)
 
 
+def load_synthetic_split(
+    split,
+    image_size=(48, 48),
+    channels=1,
+    seed=0,
+    train_samples_per_class=200,
+    validation_samples_per_class=40,
+    label_noise=0.0,
+):
+    """The training (`split="train"`) or validation (any other name) faces of a synthetic dataset.
+
+    Training faces are drawn with `seed` and may carry `label_noise`;
+    validation faces are drawn with `seed + 1` and are clean, so the two
+    splits never share a face. What a config's `data.dataset: synthetic`
+    loads (`keras_fer.data.registry`).
+
+    Example:
+
+    >>> load_synthetic_split("val", (32, 32), validation_samples_per_class=2).num_examples
+    14
+    """
+    if image_size[0] != image_size[1]:
+        raise ValueError(f"Synthetic faces are square. Received: image_size={tuple(image_size)}")
+    if split == "train":
+        return load_synthetic(train_samples_per_class, image_size[0], channels, label_noise, seed=seed)
+    return load_synthetic(validation_samples_per_class, image_size[0], channels, seed=seed + 1)
+
+
 def _draw(shapes, size, channels, rng):
     n = len(shapes)
     brow_raise, brow_tilt, eye_open, curve, mouth_width, mouth_open, skew = (shapes[:, i, None, None] for i in range(7))

@@ -7,12 +7,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_fer.data import load_split
 from keras_fer.files import atomic_write, locked
 from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.run import train
 from keras_fer.training.run_directory import MODEL_FILE, REPORT_FILE
 from keras_fer.training.scoring import classification_report
-from keras_fer.training.splits import load_split
 
 RESULTS_FILE = "results.csv"
 PREDICTIONS_FILE = "predictions.csv"

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.data import augment
+from keras_fer.data.registry import DATASETS
 from keras_fer.files import atomic_write
 from keras_fer.losses.class_balanced_loss import WEIGHTINGS
 from keras_fer.models.presets import PRESETS
@@ -35,7 +36,6 @@ from keras_fer.models.resnet import ATTENTIONS, STEMS
 from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 from keras_fer.validation import is_int, is_number, is_odd_size
 
-DATASETS = ("synthetic", "fer2013", "ferplus", "rafdb", "affectnet", "folder")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("auto", "mirrored", "none")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
@@ -60,7 +60,7 @@ def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, 
 class DataConfig:
     """Keyword arguments of `keras_fer.training.load_splits`."""
 
-    dataset: str = _field("synthetic", choices=DATASETS)
+    dataset: str = _field("synthetic", choices=tuple(DATASETS))
     path: typing.Optional[str] = _field(None)
     train_split: str = _field("train")
     validation_split: str = _field("val")
@@ -74,8 +74,10 @@ class DataConfig:
 class ModelConfig:
     """Keyword arguments of `keras_fer.models.from_preset`; `None` keeps the preset's value.
 
-    `weights` is not one of them: it names a `.keras` or `.weights.h5` file
-    of the same architecture whose weights the model starts from.
+    `weights` is not one of them: it names weights shipped for the preset
+    (`keras_fer.models.WEIGHTS`, e.g. `fer2013`) or a `.keras` or
+    `.weights.h5` file of the same architecture, whose weights the model
+    starts from.
     """
 
     preset: str = _field("tiny", choices=tuple(PRESETS))
@@ -235,10 +237,13 @@ def write_config(config, path):
         file.write(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def check_model_file(key, path, suffixes=(".keras",)):
-    """Fails early unless `path`, the value of config key `key`, is an existing file with one of `suffixes`."""
+def check_model_file(key, path, suffixes=(".keras",), alternative=""):
+    """Fails early unless `path`, the value of config key `key`, is an existing file with one of `suffixes`.
+
+    `alternative` says what else the key accepts, in the error.
+    """
     if not str(path).endswith(tuple(suffixes)):
-        raise ValueError(f"{key} must be a {' or '.join(suffixes)} file. Received: {path}")
+        raise ValueError(f"{key} must be a {' or '.join(suffixes)} file{' ' + alternative if alternative else ''}. Received: {path}")
     if not Path(path).is_file():
         raise ValueError(f"{key}: {path} does not exist")
 
