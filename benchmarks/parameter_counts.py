@@ -24,7 +24,7 @@ def markdown_table():
     lines = [header, "|---|---|" + "---:|" * len(VARIANTS)]
     for preset in PRESETS:
         counts = [trainable_parameters(from_preset(preset, **overrides)) for _, overrides in VARIANTS]
-        size = "x".join(str(n) for n in PRESETS[preset]["input_shape"])
+        size = "x".join(str(n) for n in PRESETS[preset].arguments["input_shape"])
         lines.append(f"| `{preset}` | {size} | " + " | ".join(f"{n:,}" for n in counts) + " |")
     return "\n".join(lines)
 

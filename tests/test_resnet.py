@@ -39,7 +39,7 @@ def test_spatial_kernel_size_reaches_every_cbam_block():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_presets_build_with_their_input_shape(name):
     model = from_preset(name)
-    assert model.input_shape == (None, *PRESETS[name]["input_shape"])
+    assert model.input_shape == (None, *PRESETS[name].arguments["input_shape"])
     assert model.output_shape == (None, 7)
     assert isinstance(model, FERModel)
 

@@ -1,39 +1,114 @@
+"""Named models: architecture presets, and the trained weights that ship with keras-fer."""
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+from keras_fer.models.loading import load_model_file
 from keras_fer.models.resnet import resnet18
 
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A `resnet18` architecture under a name.
+
+    Attributes:
+        description: what it is for.
+        arguments: its `resnet18` keyword arguments.
+        parameters: its number of parameters (all variables, batch-norm
+            statistics included), checked by the tests.
+    """
+
+    description: str
+    arguments: dict
+    parameters: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """Trained weights that ship inside the package (`keras_fer/assets/`).
+
+    Attributes:
+        preset: the preset they were trained on.
+        file: the `.keras` file in `keras_fer/assets/`.
+        arguments: `resnet18` keyword arguments that differ from the
+            preset's (the shipped `fer2013` model has 3x3 spatial kernels).
+        description: data, classes and validation figures (see its model card).
+    """
+
+    preset: str
+    file: str
+    arguments: dict
+    description: str
+
+    @property
+    def path(self):
+        """The installed `.keras` file."""
+        return Path(str(resources.files("keras_fer") / "assets" / self.file))
+
+
 PRESETS = {
-    "paper": {
-        "input_shape": (224, 224, 3),
-        "num_classes": 7,
-        "attention": "cbam",
-        "uncertainty_mixing": True,
-        "stem": "imagenet",
-        "width": 64,
-    },
-    "fer2013": {
-        "input_shape": (48, 48, 1),
-        "num_classes": 7,
-        "attention": "cbam",
-        "uncertainty_mixing": True,
-        "stem": "compact",
-        "width": 32,
-    },
-    "tiny": {
-        "input_shape": (32, 32, 1),
-        "num_classes": 7,
-        "attention": "cbam",
-        "uncertainty_mixing": True,
-        "stem": "compact",
-        "width": 16,
-        "blocks_per_stage": (1, 1, 1, 1),
-        "feature_dim": 16,
-    },
+    "paper": Preset(
+        "The paper's model: 224x224x3, ImageNet stem, width 64, CBAM, mixing, 7 classes.",
+        {"input_shape": (224, 224, 3), "num_classes": 7, "attention": "cbam", "uncertainty_mixing": True, "stem": "imagenet", "width": 64},
+        14_490_415,
+    ),
+    "fer2013": Preset(
+        "48x48 gray, compact 3x3/2 stem, width 32, CBAM, mixing: FER2013-sized, trains on a CPU.",
+        {"input_shape": (48, 48, 1), "num_classes": 7, "attention": "cbam", "uncertainty_mixing": True, "stem": "compact", "width": 32},
+        3_119_891,
+    ),
+    "tiny": Preset(
+        "32x32 gray, width 16, one block per stage: tests and demos.",
+        {
+            "input_shape": (32, 32, 1),
+            "num_classes": 7,
+            "attention": "cbam",
+            "uncertainty_mixing": True,
+            "stem": "compact",
+            "width": 16,
+            "blocks_per_stage": (1, 1, 1, 1),
+            "feature_dim": 16,
+        },
+        329_246,
+    ),
+}
+
+WEIGHTS = {
+    "fer2013": Weights(
+        "fer2013",
+        "fer2013.keras",
+        {"spatial_kernel_size": 3},
+        "FER2013 train, 7 classes; 65.55% accuracy, 64.86% balanced on FER2013 PublicTest (saved_models/fer2013/README.md).",
+    ),
 }
 
 
-def from_preset(name, **overrides):
-    """Builds the `resnet18` of a named preset, with keyword overrides.
+def list_presets():
+    """Every preset with its metadata: description, input shape, parameters and the weights that ship for it.
 
-    Presets:
+    Example:
+
+    >>> presets = list_presets()
+    >>> presets["fer2013"]["input_shape"], presets["fer2013"]["weights"]
+    ((48, 48, 1), ['fer2013'])
+    """
+    return {
+        name: {
+            "description": preset.description,
+            "input_shape": preset.arguments["input_shape"],
+            "num_classes": preset.arguments["num_classes"],
+            "parameters": preset.parameters,
+            "weights": sorted(key for key, weights in WEIGHTS.items() if weights.preset == name),
+        }
+        for name, preset in PRESETS.items()
+    }
+
+
+def from_preset(name, weights=None, **overrides):
+    """Builds the `resnet18` of a named preset, untrained or with shipped weights.
+
+    Presets (`list_presets()` gives their metadata):
     - `"paper"`: the paper's model, 224x224x3, CBAM, mixing, 7 classes.
     - `"fer2013"`: 48x48x1, compact stem (3x3/2 conv), width 32, for
       FER2013 on a CPU. Measured by `benchmarks/train_throughput.py` on 2 CPU
@@ -41,12 +116,15 @@ def from_preset(name, **overrides):
       runs, so one FER2013 epoch (28,558 images) takes 3 to 4 minutes.
     - `"tiny"`: 32x32x1, compact stem, width 16, one block per stage: tests
       and demos. 666 img/s on the same machine (`train_throughput.py`; 812
-      img/s without XLA). Width 8 with the 1x `"small"` stem trained at 280
-      img/s, though it has a quarter of the multiply-adds: at so few filters
-      the cost is per pixel.
+      img/s without XLA).
 
     Args:
         name: one of `PRESETS`.
+        weights: `None` for random initial weights, or the name of shipped
+            weights of this preset (`WEIGHTS`, e.g. `"fer2013"`): the model
+            then has the weights' architecture and starts from them, to
+            predict or to fine-tune. With another `num_classes` the
+            classifier is new and every other layer keeps its weights.
         **overrides: `resnet18` keyword arguments that replace the preset's.
 
     Returns:
@@ -60,4 +138,37 @@ def from_preset(name, **overrides):
     """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset. Valid presets: {sorted(PRESETS)}. Received: name={name!r}")
-    return resnet18(**{**PRESETS[name], **overrides, "name": f"resnet18_{name}"})
+    if weights is None:
+        return resnet18(**{**PRESETS[name].arguments, **overrides, "name": f"resnet18_{name}"})
+    valid = sorted(key for key, shipped in WEIGHTS.items() if shipped.preset == name)
+    if weights not in valid:
+        raise ValueError(f"Unknown weights for preset {name!r}. Valid weights: {valid}. Received: weights={weights!r}")
+    shipped = WEIGHTS[weights]
+    model = resnet18(**{**PRESETS[name].arguments, **shipped.arguments, **overrides, "name": f"resnet18_{name}"})
+    copy_weights(load_model_file(shipped.path), model, f"weights {weights!r}")
+    return model
+
+
+def copy_weights(source, target, what="the source model"):
+    """Copies each layer's weights from `source` into the layer of the same name in `target`.
+
+    Every layer of `target` that holds weights must find a layer of the same
+    name and shapes in `source`, except its `"classifier"` when the number
+    of classes differs (it keeps its new, random weights).
+
+    Raises:
+        ValueError: naming the first layer that does not fit.
+    """
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        try:
+            values = source.get_layer(layer.name).get_weights()
+        except ValueError:
+            raise ValueError(f"{what} do not fit {target.name}: they have no layer {layer.name!r}.") from None
+        shapes = [tuple(value.shape) for value in values]
+        if shapes == [tuple(weight.shape) for weight in layer.weights]:
+            layer.set_weights(values)
+        elif layer.name != "classifier":
+            expected = [tuple(weight.shape) for weight in layer.weights]
+            raise ValueError(f"{what} do not fit {target.name}: layer {layer.name!r} holds {shapes}, the model needs {expected}.")

@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_fer.backend import check_tensorflow_backend
 from keras_fer.data.label_noise import flipped_examples
-from keras_fer.models import PRESETS, from_preset
+from keras_fer.models import PRESETS, WEIGHTS, from_preset
 from keras_fer.training.config import check_model_file, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import fit
@@ -80,7 +80,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
 def _train(config, run_dir, verbose, targets):
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
-    input_shape = tuple(config.model.input_shape or PRESETS[config.model.preset]["input_shape"])
+    input_shape = tuple(config.model.input_shape or PRESETS[config.model.preset].arguments["input_shape"])
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )
@@ -161,20 +161,32 @@ def _checked_targets(targets, split):
 
 
 def build_model(model_config, num_classes, seed):
-    """The `from_preset` model of a config's `model` section, from `model.weights` if set."""
+    """The `from_preset` model of a config's `model` section, from `model.weights` if set.
+
+    `model.weights` is either the name of weights shipped for the preset
+    (`keras_fer.models.WEIGHTS`, e.g. `fer2013`: the model takes their
+    architecture, and a new classifier when the data has another number of
+    classes) or a `.keras` / `.weights.h5` file of the same architecture.
+    """
     overrides = {key: value for key, value in dataclasses.asdict(model_config).items() if value is not None}
     overrides["attention"] = model_config.attention
     weights = overrides.pop("weights", None)
-    model = from_preset(overrides.pop("preset"), num_classes=num_classes, seed=seed, **overrides)
+    preset = overrides.pop("preset")
+    if weights in WEIGHTS:
+        try:
+            return from_preset(preset, weights=weights, num_classes=num_classes, seed=seed, **overrides)
+        except ValueError as error:
+            raise ValueError(f"model.weights: {error}") from None
+    model = from_preset(preset, num_classes=num_classes, seed=seed, **overrides)
     if weights is not None:
         _load_initial_weights(model, weights)
     return model
 
 
-def check_initial_weights(path):
-    """Fails early unless `model.weights` names a readable weights file."""
-    if path is not None:
-        check_model_file("model.weights", path, (".keras", ".weights.h5"))
+def check_initial_weights(weights):
+    """Fails early unless `model.weights` names shipped weights or a readable weights file."""
+    if weights is not None and weights not in WEIGHTS:
+        check_model_file("model.weights", weights, (".keras", ".weights.h5"), f"or the name of shipped weights: {sorted(WEIGHTS)}")
 
 
 def _load_initial_weights(model, path):
