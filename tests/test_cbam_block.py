@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_fer.layers import CBAMBlock
-from tests.testing import sigmoid
+from tests.testing import run_layer_test, sigmoid
 
 
 def numpy_conv_same(x, kernel):
@@ -58,6 +58,13 @@ def test_matches_numpy_reference(shape, reduction_ratio, training):
     randomise_weights(layer)
     expected = numpy_cbam(x.astype("float64"), layer, training)
     np.testing.assert_allclose(layer(x, training=training), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_layer_checks_and_loaded_block_matches_numpy(tmp_path):
+    x = np.random.default_rng(3).normal(size=(2, 16, 16, 8)).astype("float32")
+    loaded = run_layer_test(CBAMBlock, {"reduction_ratio": 4, "spatial_kernel_size": 3, "name": "cbam"}, x, x.shape, tmp_path)
+    for training in (False, True):
+        np.testing.assert_allclose(loaded(x, training=training), numpy_cbam(x.astype("float64"), loaded, training), atol=1e-5, rtol=1e-5)
 
 
 def test_spatial_attention_is_the_map_applied_at_inference():

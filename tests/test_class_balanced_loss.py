@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_fer.losses import ClassBalancedLoss, class_balanced_weights
-from tests.testing import numpy_categorical_crossentropy
+from tests.testing import numpy_categorical_crossentropy, run_loss_test
 
 COUNTS = [3969, 435, 4079, 7186, 4796, 3161, 4932]
 RNG = np.random.default_rng(0)
@@ -133,9 +133,10 @@ def test_target_shape_mismatch_raises():
         loss(np.zeros((6, 3)), PROBABILITIES)
 
 
-def test_config_round_trip():
-    loss = ClassBalancedLoss(COUNTS, beta=0.99, weighting="inverse_frequency", gamma=1.0, from_logits=True, name="cb")
-    restored = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert isinstance(restored, ClassBalancedLoss)
-    assert restored.get_config() == loss.get_config()
+def test_loss_checks_and_round_trip_keeps_class_weights():
+    loss = ClassBalancedLoss(COUNTS, beta=0.99, weighting="inverse_frequency", gamma=1.0, from_logits=True, reduction=None, name="cb")
+    logits = RNG.normal(size=(6, 7))
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    expected = numpy_categorical_crossentropy(np.eye(7)[LABELS], probabilities, numpy_weights(COUNTS, None, "inverse_frequency"), 1.0)
+    restored = run_loss_test(loss, LABELS, logits.astype("float32"), expected)
     assert restored.class_weights == loss.class_weights

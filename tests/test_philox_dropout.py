@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_fer.layers import PhiloxDropout
+from tests.testing import run_layer_test
 
 
 def compiled_hlo(layer, x):
@@ -19,6 +20,18 @@ def test_same_masks_as_keras_dropout_with_the_same_seed(jit_compile):
     run_keras = tf.function(lambda x: keras_dropout(x, training=True), jit_compile=jit_compile)
     for _ in range(3):
         np.testing.assert_array_equal(run_ours(x), run_keras(x))
+
+
+def test_layer_checks_and_loaded_layer_draws_keras_masks(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 8)).astype("float32")
+    arguments = {"rate": 0.3, "noise_shape": (None, 1, 1, 8), "seed": 5}
+    loaded = run_layer_test(PhiloxDropout, {**arguments, "name": "drop"}, x, x.shape, tmp_path)
+    keras_dropout = keras.layers.Dropout(**arguments)
+    keras_dropout.seed_generator.state.assign(loaded.seed_generator.state)
+    dropped = keras.ops.convert_to_numpy(loaded(x, training=True))
+    np.testing.assert_array_equal(dropped, keras_dropout(x, training=True))
+    assert 0 < (dropped == 0).mean() < 1
+    np.testing.assert_array_equal(loaded(x), x)
 
 
 def test_drops_the_rate_and_scales_the_rest():

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_fer.layers import UncertaintyMixing
-from tests.testing import mixing_partner
+from tests.testing import mixing_partner, run_layer_test
 
 BATCH, DIM = 8, 8
 
@@ -25,15 +25,23 @@ def own_weights(mixed, partner):
     return np.where(partner == np.arange(BATCH), 0.5, mixed[np.arange(BATCH), np.arange(BATCH)])
 
 
-def test_mixed_features_match_numpy():
-    rng = np.random.default_rng(0)
-    mu = rng.normal(size=(BATCH, DIM)).astype("float32")
-    log_var = rng.normal(size=(BATCH, DIM)).astype("float32")
-    layer = UncertaintyMixing(seed=7)
+def assert_mixes_like_numpy(layer, mu, log_var):
     mixed = layer([mu, log_var], training=True)
     partner = mixing_partner(layer)
     weights = numpy_weights(log_var, partner)[:, None]
     np.testing.assert_allclose(mixed, weights * mu + (1 - weights) * mu[partner], rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_features_match_numpy():
+    rng = np.random.default_rng(0)
+    assert_mixes_like_numpy(UncertaintyMixing(seed=7), *rng.normal(size=(2, BATCH, DIM)).astype("float32"))
+
+
+def test_layer_checks_and_loaded_layer_mixes_like_numpy(tmp_path):
+    mu, log_var = np.random.default_rng(5).normal(size=(2, BATCH, DIM)).astype("float32")
+    loaded = run_layer_test(UncertaintyMixing, {"seed": 9, "name": "mix"}, [mu, log_var], (BATCH, DIM), tmp_path)
+    np.testing.assert_array_equal(loaded([mu, log_var]), mu)
+    assert_mixes_like_numpy(loaded, mu, log_var)
 
 
 def test_weights_match_numpy_and_pairs_sum_to_one():

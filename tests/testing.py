@@ -1,6 +1,9 @@
-"""Helpers shared by the tests: tiny models, NumPy references, a small training run."""
+"""Helpers shared by the tests: tiny models, NumPy references, layer, loss and model checks, a small training run."""
 
+import copy
 import csv
+import json
+import warnings
 
 import keras
 import numpy as np
@@ -35,6 +38,101 @@ def tiny_resnet(**overrides):
         "seed": 1,
     }
     return resnet18(**{**arguments, **overrides})
+
+
+def fit_with_finite_loss(model, x, y, **fit_arguments):
+    """Fits the compiled `model` (one epoch unless told) and asserts every epoch's loss is finite; returns the losses."""
+    losses = model.fit(x, y, verbose=0, **fit_arguments).history["loss"]
+    assert np.all(np.isfinite(losses)), losses
+    return losses
+
+
+def run_serialization_test(instance):
+    """Asserts that `from_config(get_config())` and a JSON trip through `serialize_keras_object` rebuild `instance`.
+
+    Both copies must be of `instance`'s class and have its config, compared as JSON (tuples read back as lists).
+    Returns the deserialized copy.
+    """
+    config = instance.get_config()
+    rebuilt = type(instance).from_config(copy.deepcopy(config))  # a functional model's `from_config` empties the dict
+    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(instance)))
+    deserialized = keras.saving.deserialize_keras_object(serialized)
+    for revived in (rebuilt, deserialized):
+        assert type(revived) is type(instance)
+        assert as_json(revived.get_config()) == as_json(config)
+    return deserialized
+
+
+def as_json(config):
+    """`config` as a JSON file gives it back: tuples become lists."""
+    return json.loads(json.dumps(config))
+
+
+def run_layer_test(layer_class, init_arguments, input_data, expected_output_shape, tmp_path):
+    """Runs the checks every layer needs and returns the layer loaded back from a `.keras` file.
+
+    - `run_serialization_test` on `layer_class(**init_arguments)`;
+    - the output shape, symbolic and eager, and the eager output's dtype;
+    - a functional model of the layer saved to `.keras` and loaded gives equal outputs, at inference and in training;
+    - the loaded model fits one step with a finite loss and changes the layer's trainable weights, if it has any
+      (a layer without weights still runs its training call inside `fit`).
+
+    `input_data` is an array, or a list of arrays for a layer called on a list.
+    """
+    run_serialization_test(layer_class(**init_arguments))
+    layer = layer_class(**init_arguments)
+    inputs = keras.tree.map_structure(lambda array: keras.Input(array.shape[1:]), input_data)
+    model = keras.Model(inputs, layer(inputs))
+    assert tuple(model.output.shape) == (None, *expected_output_shape[1:])
+    output = layer(input_data)
+    assert tuple(output.shape) == tuple(expected_output_shape)
+    assert keras.backend.standardize_dtype(output.dtype) == layer.compute_dtype
+
+    model.save(tmp_path / f"{layer.name}.keras")
+    loaded = keras.models.load_model(tmp_path / f"{layer.name}.keras")
+    loaded_layer = loaded.get_layer(layer.name)
+    assert type(loaded_layer) is layer_class
+    for training in (False, True):
+        np.testing.assert_array_equal(loaded(input_data, training=training), model(input_data, training=training))
+
+    before = [keras.ops.convert_to_numpy(weight) for weight in loaded_layer.trainable_weights]
+    loaded.compile(optimizer="sgd", loss="mean_squared_error")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The model does not have any trainable weights")
+        fit_with_finite_loss(loaded, input_data, np.zeros(expected_output_shape, "float32"))
+    after = [keras.ops.convert_to_numpy(weight) for weight in loaded_layer.trainable_weights]
+    assert not before or any(not np.array_equal(old, new) for old, new in zip(before, after))
+    return loaded_layer
+
+
+def run_loss_test(loss, y_true, y_pred, expected):
+    """Asserts that `loss(y_true, y_pred)` is `expected` and that its serialized copy gives the same value; returns the copy."""
+    deserialized = run_serialization_test(loss)
+    value = keras.ops.convert_to_numpy(loss(y_true, y_pred))
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    np.testing.assert_array_equal(deserialized(y_true, y_pred), value)
+    return deserialized
+
+
+def run_model_saving_test(model, input_data, tmp_path):
+    """Asserts that a model comes back with equal predictions; returns the copy loaded from `.keras`.
+
+    Checks `run_serialization_test` with the weights copied over, and a `.keras` save loaded by `keras.models.load_model`,
+    which must also restore a compiled `keras.losses.Loss` with its config.
+    """
+    expected = model.predict(input_data, verbose=0)
+    rebuilt = run_serialization_test(model)
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_array_equal(rebuilt.predict(input_data, verbose=0), expected)
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict(input_data, verbose=0), expected)
+    if isinstance(getattr(model, "loss", None), keras.losses.Loss):
+        assert type(loaded.loss) is type(model.loss)
+        assert as_json(loaded.loss.get_config()) == as_json(model.loss.get_config())
+    return loaded
 
 
 class BoxDetector:
