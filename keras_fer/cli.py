@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 
 def main(argv=None):
@@ -13,7 +14,12 @@ def main(argv=None):
     if arguments.command is None:
         parser.print_help()
         return 2
+    from PIL import Image
+
     from keras_fer.data import DataError
+
+    # keras-fer refuses images over keras_fer.data.images.MAX_IMAGE_PIXELS itself, naming the file in one line.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
     try:
         return arguments.run(arguments)
@@ -22,6 +28,12 @@ def main(argv=None):
             raise
         print(f"keras-fer {arguments.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a folder that became unwritable: what the checks before the work cannot see
+        if arguments.debug:
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        print(f"keras-fer {arguments.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
 
 
 def _parser():
@@ -219,7 +231,10 @@ def _overrides(arguments, shortcuts):
 
 
 def _train(arguments):
+    from keras_fer.files import first_missing
     from keras_fer.training import load_config, train
+    from keras_fer.training.distillation import check_teachers
+    from keras_fer.training.run import check_initial_weights
     from keras_fer.training.run_directory import describe_resume, resolve_run_directory
 
     config = load_config(
@@ -236,9 +251,17 @@ def _train(arguments):
             },
         ),
     )
-    run_dir = resolve_run_directory(config)
-    print(f"Training {config.name} into {run_dir} {describe_resume(run_dir)}".rstrip(), flush=True)
-    run_dir, report = train(config, run_dir, verbose=2 if not sys.stdout.isatty() else "auto")
+    # train() checks these too, but after resolve_run_directory has made the folder: fail before that.
+    check_initial_weights(config.model.weights)
+    check_teachers(config.distillation.teachers)
+    created = first_missing(config.output.path if config.output.path is not None else "runs")
+    try:
+        run_dir = resolve_run_directory(config)
+        print(f"Training {config.name} into {run_dir} {describe_resume(run_dir)}".rstrip(), flush=True)
+        run_dir, report = train(config, run_dir, verbose=2 if not sys.stdout.isatty() else "auto")
+    except BaseException:
+        _remove_if_empty(created)  # train() removes a failed run's directory; not the folders made above it
+        raise
     for name, scores in report["per_class"].items():
         print(f"  {name:<9} recall {scores['recall']:.3f}  (support {scores['support']})")
     skipped = report["data"]["skipped"]
@@ -252,6 +275,14 @@ def _train(arguments):
         f"macro-F1 {report['macro_f1']:.4f}. Run written to {run_dir}"
     )
     return 0
+
+
+def _remove_if_empty(folder):
+    """Removes `folder`, made by this command, when it holds no file (only empty folders, if any)."""
+    import shutil
+
+    if folder is not None and folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _evaluate(arguments):
@@ -344,7 +375,7 @@ def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer, load_classifier
     from keras_fer.inference.explain import GRAD_CAM
-    from keras_fer.inference.predict_command import Progress, format_table, predict_files, write_csv, write_json
+    from keras_fer.inference.predict_command import Progress, format_table, predict_files, printable, write_csv, write_json
 
     _check_outputs(arguments)
     recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift)
@@ -360,14 +391,19 @@ def _predict(arguments):
     if not (arguments.json or arguments.csv):
         print(format_table(records))
     for path, message in problems:
-        print(f"keras-fer predict: {path}: {message}", file=sys.stderr)
+        print(f"keras-fer predict: {printable(path)}: {message}", file=sys.stderr)
     faces = sum(len(record["faces"]) for record in records)
     print(f"{faces} faces in {len(records)} images or frames; {len(problems)} files could not be read.", file=sys.stderr)
     return 1 if problems else 0
 
 
 def _check_outputs(arguments):
-    """Fails before any work when an output cannot be written, or would replace files without --overwrite."""
+    """Fails before any work when an output cannot be written, would replace files without --overwrite, or would touch an input."""
+    outputs = {flag: getattr(arguments, flag) for flag in ("json", "csv", "annotate", "explain") if getattr(arguments, flag)}
+    for flag, path in outputs.items():
+        _check_apart_from_inputs(flag, path, arguments.paths, folder=flag in ("annotate", "explain"))
+    if "json" in outputs and "csv" in outputs and os.path.realpath(arguments.json) == os.path.realpath(arguments.csv):
+        raise ValueError(f"--json and --csv are the same file {arguments.csv}; expected two different files.")
     for flag in ("json", "csv"):
         path = getattr(arguments, flag)
         if path and os.path.isdir(path):
@@ -387,6 +423,27 @@ def _check_outputs(arguments):
             while not os.path.exists(existing):
                 existing = os.path.dirname(existing)
             _check_writable_folder(flag, folder, existing)
+
+
+def _check_apart_from_inputs(flag, path, inputs, folder):
+    """Raises a one-line `ValueError` when output `--flag path` is an input, lies in an input folder or (a `folder`) holds an input.
+
+    --overwrite never makes it right: predict would replace the photos it reads, or read its
+    own outputs on the next run.
+    """
+    target = os.path.realpath(path)
+    for given in inputs:
+        source = os.path.realpath(given)
+        if target == source:
+            raise ValueError(f"--{flag} {path} is the input {given}; expected an output outside the inputs (--overwrite never replaces inputs).")
+        if os.path.isdir(source) and _inside(target, source):
+            raise ValueError(f"--{flag} {path} is inside the input folder {given}; expected an output outside the inputs.")
+        if folder and _inside(source, target):
+            raise ValueError(f"--{flag} {path} holds the input {given}; expected an output folder apart from the inputs.")
+
+
+def _inside(path, folder):
+    return path != folder and os.path.commonpath([path, folder]) == folder
 
 
 def _check_writable_folder(flag, path, folder):

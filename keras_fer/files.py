@@ -1,18 +1,60 @@
 """Files written safely: replaced whole or not at all, and locked between processes."""
 
+import collections
 import contextlib
 import fcntl
 import os
+import re
+import shutil
+import time
 from pathlib import Path
+
+PAUSE_VARIABLE = "KERAS_FER_PAUSE_BEFORE_REPLACING"
+TEMPORARY = re.compile(r"^\..+\.\d+\.(tmp(\.[^.]+)?|old)$")  # the names atomic_path gives its temporary and old copies
+_replacements = collections.Counter()
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`, with its suffix, that replaces `path` when the block ends without error.
+
+    For writers that take a path, not a file (`model.save`, `savefig`, an
+    exporter that writes a folder). A process killed at any point leaves
+    `path` as it was before or as the block wrote it, never half-written;
+    on an error the temporary file or folder is removed and `path` is
+    untouched. A folder replaces a folder: the old one is moved aside first.
+
+    Example:
+
+    ```python
+    with atomic_path("model.keras") as temporary:
+        model.save(temporary)
+    ```
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    try:
+        yield temporary
+        _sync(temporary)
+        _pause_for_crash_tests(path)
+        if temporary.is_dir() and path.is_dir():
+            os.replace(path, old)
+            os.replace(temporary, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if temporary.is_dir():
+            shutil.rmtree(temporary)
+        temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_write(path, mode="w", **kwargs):
     """Yields a file opened beside `path` that replaces `path` when the block ends without error.
 
-    A process killed at any point leaves `path` as it was before or as the
-    block wrote it, never half-written; on an error the temporary file is
-    removed and `path` is untouched.
+    `atomic_path` for writers that take a file object.
 
     Example:
 
@@ -21,16 +63,41 @@ def atomic_write(path, mode="w", **kwargs):
         file.write(text)
     ```
     """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, mode, **kwargs) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary, open(temporary, mode, **kwargs) as file:
+        yield file
+
+
+def remove_temporaries(folder):
+    """Deletes what killed `atomic_path` writers left in `folder`: their temporary files and folders.
+
+    Call it only while no other process writes there (a run directory is
+    locked while its run uses it).
+    """
+    for path in Path(folder).glob(".*"):
+        if TEMPORARY.match(path.name):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _sync(path):
+    for file in sorted(Path(path).rglob("*")) if Path(path).is_dir() else [Path(path)]:
+        if file.is_file():
+            with open(file, "rb+") as handle:
+                os.fsync(handle.fileno())
+
+
+def _pause_for_crash_tests(path):
+    """Stops this process, new contents written but not yet in place, when `PAUSE_VARIABLE` names this write.
+
+    The crash tests set `KERAS_FER_PAUSE_BEFORE_REPLACING=<file name>:<n>` to
+    stop the `n`-th replacement of that file in the process (e.g.
+    `model.keras:3`), wait for `<file name>.paused` to appear beside it, and
+    kill the process there: the worst moment for a writer.
+    """
+    _replacements[path.name] += 1
+    if os.environ.get(PAUSE_VARIABLE) == f"{path.name}:{_replacements[path.name]}":
+        path.with_name(f"{path.name}.paused").touch()
+        while True:
+            time.sleep(1)
 
 
 @contextlib.contextmanager
@@ -69,3 +136,13 @@ def locked(path, wait=True, remove=False):
         if remove:
             path.unlink(missing_ok=True)
         file.close()
+
+
+def first_missing(path):
+    """The outermost folder of `path` that does not exist yet (what `mkdir(parents=True)` creates), or `None`."""
+    path = Path(path).absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path

@@ -108,7 +108,7 @@ def test_bad_inputs_are_clear_errors(model_file, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="notes.txt is not a readable image"):
         recognizer.analyze(tmp_path / "notes.txt")
-    with pytest.raises(ValueError, match="Received shape \\(2, 2, 2, 2, 2\\)"):
+    with pytest.raises(ValueError, match="Received: image of shape \\(2, 2, 2, 2, 2\\)"):
         recognizer.analyze(np.zeros((2, 2, 2, 2, 2)))
     with pytest.raises(ValueError, match="A face crop must be"):
         recognizer.predict_faces(np.zeros((2, 10, 10, 2)))
@@ -170,10 +170,10 @@ def test_crops_in_0_to_255_of_any_numeric_type_give_the_uint8_answer(dtype):
         (np.ones((16, 16), bool), "uint8 pixels or numbers in \\[0, 255\\]. Received dtype bool"),
         (np.full((16, 16), 40_000, "uint16"), "values in \\[0, 255\\]. Received uint16 values from 40000 to 40000"),
         (np.full((16, 16), -3.0), "values from -3 to -3"),
-        (np.zeros((16, 16, 2), "uint8"), "\\(height, width, 1\\|3\\|4\\). Received a ndarray of shape \\(16, 16, 2\\)"),
-        (np.zeros((1, 1), "uint8"), "at least 8x8 pixels. Received shape \\(1, 1\\)"),
-        (np.zeros(2304, "uint8"), "Received a ndarray of shape \\(2304,\\)"),
-        ([None], "Received a NoneType of shape \\(\\)"),
+        (np.zeros((16, 16, 2), "uint8"), "\\(height, width, 1\\|3\\|4\\). Received: faces, a ndarray of shape \\(16, 16, 2\\)"),
+        (np.zeros((1, 1), "uint8"), "at least 8x8 pixels. Received: faces of shape \\(1, 1\\)"),
+        (np.zeros(2304, "uint8"), "`faces` must be a face crop .* Received: faces of shape \\(2304,\\)"),
+        ([None], "Received: faces\\[0\\], a NoneType of shape \\(\\)"),
         ("face.png", "for an image file use `analyze`"),
     ],
     ids=["float-0-1", "nan", "inf", "bool", "uint16", "negative", "2-channels", "1x1", "flat", "none", "path"],

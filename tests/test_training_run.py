@@ -224,7 +224,10 @@ def test_targets_replace_the_training_labels(tmp_path, monkeypatch):
         ),
         (lambda split: np.zeros(75, "int32"), r"Received: 75 labels in 0\.\.0"),
         (lambda split: np.full(split.num_examples, 7), r"Received: 76 labels in 7\.\.7"),
-        (lambda split: np.eye(7)[split.labels] * 2, r"`targets` rows must be probabilities .*; 76 are not\. Received: row 0 = \[2\.0, 0\.0"),
+        (
+            lambda split: np.eye(7)[split.labels] * 2,
+            r"`targets` rows must be probabilities .*; 76 are not\. Received: row 0 \(synthetic:0:0\) = \[2\.0, 0\.0",
+        ),
         (lambda split: np.eye(7)[split.labels] + np.where(np.arange(split.num_examples) == 5, np.nan, 0)[:, None], r"1 are not\. Received: row 5 "),
         (lambda split: np.eye(7)[split.labels] * 1.5 - np.eye(7)[(split.labels + 1) % 7] * 0.5, r"76 are not\. Received: row 0 .*-0\.5"),
     ],

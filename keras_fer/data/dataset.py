@@ -4,6 +4,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -184,15 +185,57 @@ def csv_records(path, header):
     """Yields `(source, row)` for each row of a CSV whose header is `header`.
 
     `source` is `"<file name>:<line>"`. A different header is a `DataError`
-    naming line 1.
+    naming line 1; so is a file that is not UTF-8 text, naming its first
+    such line (see `csv_rows`).
     """
-    with open(path, newline="") as file:
+    rows = csv_rows(path, path.name)
+    found = [field.strip() for field in next(rows, (1, []))[1]]
+    if found != list(header):
+        raise DataError(f"{path.name}:1", f"header must be {','.join(header)}. Received: {found}")
+    for line, row in rows:
+        yield f"{path.name}:{line}", row
+
+
+def csv_rows(path, name):
+    """Yields `(line number, row)` of a UTF-8 CSV file (a byte-order mark is dropped).
+
+    A byte that is not UTF-8 (a Latin-1 export, say) or a line the CSV
+    reader cannot parse (a NUL byte) is a `DataError` naming `name:<line>`,
+    never a `UnicodeDecodeError`: a file in another encoding is refused as
+    a whole, not skipped line by line.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as file:
         reader = csv.reader(file)
-        found = [field.strip() for field in next(reader, [])]
-        if found != list(header):
-            raise DataError(f"{path.name}:1", f"header must be {','.join(header)}. Received: {found}")
-        for line, row in enumerate(reader, start=2):
-            yield f"{path.name}:{line}", row
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except UnicodeDecodeError:
+            raise not_utf8(path, name) from None
+        except csv.Error as error:
+            raise DataError(f"{name}:{reader.line_num}", f"not a readable CSV line ({error})") from None
+
+
+def read_text(path, name=None):
+    """The text of a UTF-8 file, or a `DataError` naming the first line that is not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_utf8(path, name or str(path)) from None
+
+
+def not_utf8(path, name):
+    """The `DataError` of a file that is not UTF-8: `name:<line>`, the byte and its column."""
+    with open(path, "rb") as file:
+        for number, line in enumerate(file, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                byte = line[error.start]
+                return DataError(
+                    f"{name}:{number}",
+                    f"byte 0x{byte:02x} at column {error.start + 1} is not UTF-8; expected a UTF-8 text file (save it as UTF-8)",
+                )
+    return DataError(name, "not UTF-8 text; expected a UTF-8 text file (save it as UTF-8)")
 
 
 def decode_dataset(paths, labels, sources, class_names, image_size, channels, policy, crop_boxes=None):

@@ -1,12 +1,11 @@
 """FER+: Microsoft's 10-annotator relabelling of the FER2013 images."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
-from keras_fer.data.dataset import ErrorPolicy, decode_dataset
+from keras_fer.data.dataset import ErrorPolicy, csv_rows, decode_dataset
 from keras_fer.data.images import DataError, check_image_format
 
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
@@ -121,39 +120,37 @@ def _rows(path, split, images, policy):
 
 
 def _label_csv_rows(folder, policy):
-    with open(folder / "label.csv", newline="") as file:
-        for line, row in enumerate(csv.reader(file), start=1):
-            source = f"{folder.name}/label.csv:{line}"
-            try:
-                if len(row) != 12:
-                    raise DataError(source, f"expected 12 fields (name, box, 10 votes), found {len(row)}")
-                yield source, folder / row[0].strip(), _box(row[1], source), _votes(row[2:], source)
-            except DataError as error:
-                policy.handle(error)
+    for line, row in csv_rows(folder / "label.csv", f"{folder.name}/label.csv"):
+        source = f"{folder.name}/label.csv:{line}"
+        try:
+            if len(row) != 12:
+                raise DataError(source, f"expected 12 fields (name, box, 10 votes), found {len(row)}")
+            yield source, folder / row[0].strip(), _box(row[1], source), _votes(row[2:], source)
+        except DataError as error:
+            policy.handle(error)
 
 
 def _new_csv_rows(path, split, images, policy):
-    with open(path, newline="") as file:
-        reader = csv.reader(file)
-        header = [h.strip() for h in next(reader, [])]
-        if header[:2] != ["Usage", "Image name"] or len(header) != 12:
-            raise DataError(f"{path.name}:1", f"header must be Usage,Image name,<10 vote columns>. Received: {header}")
-        for line, row in enumerate(reader, start=2):
-            source = f"{path.name}:{line}"
-            if len(row) != 12:
-                policy.handle(DataError(source, f"expected 12 fields, found {len(row)}"))
-            elif row[0].strip() == split:
-                name = row[1].strip()
-                if not name:
-                    policy.leave_out(source, "dropped by FER+ (no image name)")
-                    continue
-                try:
-                    votes = _votes(row[2:], source)
-                except DataError as error:
-                    policy.handle(error)
-                    continue
-                nested = images / SPLIT_FOLDERS[split] / name
-                yield source, nested if nested.is_file() else images / name, None, votes
+    rows = csv_rows(path, path.name)
+    header = [h.strip() for h in next(rows, (1, []))[1]]
+    if header[:2] != ["Usage", "Image name"] or len(header) != 12:
+        raise DataError(f"{path.name}:1", f"header must be Usage,Image name,<10 vote columns>. Received: {header}")
+    for line, row in rows:
+        source = f"{path.name}:{line}"
+        if len(row) != 12:
+            policy.handle(DataError(source, f"expected 12 fields, found {len(row)}"))
+        elif row[0].strip() == split:
+            name = row[1].strip()
+            if not name:
+                policy.leave_out(source, "dropped by FER+ (no image name)")
+                continue
+            try:
+                votes = _votes(row[2:], source)
+            except DataError as error:
+                policy.handle(error)
+                continue
+            nested = images / SPLIT_FOLDERS[split] / name
+            yield source, nested if nested.is_file() else images / name, None, votes
 
 
 def _box(text, source):

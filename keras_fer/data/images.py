@@ -1,15 +1,20 @@
 """Decoding image files into uint8 arrays of one size and channel count; the test-time views of such arrays."""
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from keras_fer.validation import is_int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# The most pixels keras-fer decodes from one image file (8192 x 8192): larger
+# files, such as a decompression bomb whose header claims 20000 x 20000 in a
+# few kilobytes, are refused from their header, before any pixel is decoded.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 class DataError(ValueError):
@@ -45,26 +50,12 @@ def read_image(source, image_size, channels, crop_box=None):
 
     Raises:
         DataError: naming the file and the problem (missing, empty, not an
-            image, truncated or corrupt, smaller than the crop box).
+            image, truncated or corrupt, more than `MAX_IMAGE_PIXELS`,
+            smaller than the crop box).
     """
-    name, data = source if isinstance(source, tuple) else (source, None)
-    try:
-        if data is None:
-            data = Path(name).read_bytes()
-    except FileNotFoundError:
-        raise DataError(name, "file not found") from None
-    except OSError as error:
-        raise DataError(name, f"cannot be read ({error.strerror})") from None
-    if not data:
-        raise DataError(name, "empty file (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image = _to_channels(image, channels)
-    except UnidentifiedImageError:
-        raise DataError(name, "not an image file PIL can decode") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise DataError(name, f"corrupt or truncated image ({error})") from None
+    image = decode_image(source)
+    name = source[0] if isinstance(source, tuple) else source
+    image = to_channels(image, channels)
     if crop_box is not None:
         image = _crop(image, crop_box, name)
     return _resized_array(image, image_size, channels)
@@ -75,7 +66,7 @@ def resize_pixels(pixels, image_size, channels):
     pixels = np.asarray(pixels, dtype="uint8")
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
-    return _resized_array(_to_channels(Image.fromarray(pixels), channels), image_size, channels)
+    return _resized_array(to_channels(Image.fromarray(pixels), channels), image_size, channels)
 
 
 def _resized_array(image, image_size, channels):
@@ -86,14 +77,71 @@ def _resized_array(image, image_size, channels):
     return array[..., None] if channels == 1 else array
 
 
-def _to_channels(image, channels):
+def decode_image(source, upright=False):
+    """The decoded PIL image of a file: the one image reader of keras-fer, for training and inference.
+
+    Args:
+        source: a path, or `(name, bytes)` for data held in memory.
+        upright: turn the image as its EXIF orientation says (phone photos),
+            as inference does; the dataset loaders keep the stored pixels,
+            which their face boxes refer to.
+
+    Raises:
+        DataError: naming the file and the problem: missing, a folder,
+            empty, not an image, truncated or corrupt, or more than
+            `MAX_IMAGE_PIXELS` pixels (refused from the header, before
+            decoding).
+    """
+    name, data = source if isinstance(source, tuple) else (source, None)
+    try:
+        if data is None:
+            data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise DataError(name, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(name, "is a folder; expected an image file") from None
+    except OSError as error:
+        raise DataError(name, f"cannot be read ({error.strerror})") from None
+    if not data:
+        raise DataError(name, "empty file (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))  # in memory: nothing to close
+        _check_pixel_count(image.width, image.height, name)
+        image.load()
+        return ImageOps.exif_transpose(image) if upright else image
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(name, "not an image file PIL can decode") from None
+    except Image.DecompressionBombError as error:  # so large that PIL refused it while reading the header
+        claimed = re.search(r"\((\d+) pixels\)", str(error))
+        raise _too_large(name, f"{int(claimed.group(1)) / 1e6:.0f} megapixels" if claimed else "its size") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(name, f"corrupt or truncated image ({error})") from None
+
+
+def to_channels(image, channels):
+    """A PIL image as mode `L` (`channels=1`) or `RGB` (3): 16-bit values scaled to 8 bits, not clipped; alpha dropped."""
     if image.mode in SIXTEEN_BIT_MODES:
         values = np.asarray(image, dtype="float64")
-        peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        image = Image.fromarray(np.round(values / peak * 255.0).astype("uint8"), mode="L")
+        peak = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.round(np.clip(values, 0, peak) / peak * 255.0).astype("uint8"), mode="L")
     if image.mode == "P":
         image = image.convert("RGBA")
     return image.convert("L" if channels == 1 else "RGB")
+
+
+def _check_pixel_count(width, height, name):
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_large(name, f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels)")
+
+
+def _too_large(name, size):
+    return DataError(
+        name,
+        f"{size} is more than keras-fer decodes from one image; expected at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+        "(keras_fer.data.images.MAX_IMAGE_PIXELS)",
+    )
 
 
 def _crop(image, crop_box, name):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, RAFDB_ORDER
-from keras_fer.data.dataset import ErrorPolicy, decode_dataset
+from keras_fer.data.dataset import ErrorPolicy, decode_dataset, read_text
 from keras_fer.data.images import DataError, check_image_format
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
@@ -50,7 +50,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
         raise ValueError(f"RAF-DB folder {root} has no {LABEL_FILE}.")
     policy = ErrorPolicy(on_error)
     paths, labels, sources = [], [], []
-    for line, text in enumerate((root / LABEL_FILE).read_text().splitlines(), start=1):
+    for line, text in enumerate(read_text(root / LABEL_FILE, LABEL_FILE.name).splitlines(), start=1):
         source = f"{LABEL_FILE.name}:{line}"
         try:
             name, label = _parse_line(text, source)

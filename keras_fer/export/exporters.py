@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_fer.data.classes import class_names_for
 from keras_fer.export.quantization import repair_collapsed_ranges
+from keras_fer.files import atomic_path, atomic_write
 from keras_fer.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -53,10 +54,11 @@ def export_saved_model(model, path, class_names=None, batch_size=None):
     level = logger.level
     logger.setLevel(logging.WARNING)  # not "INFO:tensorflow:Assets written to: ..." once per export
     try:
-        archive.write_out(str(path), verbose=False)
+        with atomic_path(path) as temporary:  # a killed export leaves no half-written folder under `path`
+            archive.write_out(str(temporary), verbose=False)
+            write_metadata(model, temporary, class_names)
     finally:
         logger.setLevel(level)
-    write_metadata(model, path, class_names)
     return path
 
 
@@ -149,7 +151,8 @@ def convert(saved_model, representative_path, *targets):
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=["serve"])
         representative_images = np.load(representative_path) if quantize == "int8" else None
         _configure(converter, quantize, representative_images)
-        Path(path).write_bytes(converter.convert())
+        with atomic_write(path, "wb") as file:
+            file.write(converter.convert())
 
 
 def _convert_in_child_process(saved_model, targets, representative_path):
@@ -189,8 +192,10 @@ def write_metadata(model, path, class_names=None, quantize=None):
         "keras_fer_version": __version__,
     }
     folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
-    (folder / "labels.txt").write_text("\n".join(class_names) + "\n")
-    (folder / f"{stem}.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    with atomic_write(folder / "labels.txt") as file:
+        file.write("\n".join(class_names) + "\n")
+    with atomic_write(folder / f"{stem}.json") as file:
+        file.write(json.dumps(metadata, indent=2) + "\n")
 
 
 def _configure(converter, quantize, representative_images):

@@ -63,7 +63,7 @@ def _keras(path):
     from keras_fer.models.loading import load_model_file
 
     model = load_model_file(path)
-    names = _labels(path.parent) or class_names_for(model.output_shape[-1])
+    names = _labels(path.parent, model.output_shape[-1]) or class_names_for(model.output_shape[-1])
     return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model)
 
 
@@ -82,7 +82,7 @@ def _saved_model(path):
         raise ValueError(f"not a keras-fer model file: {path} (a SavedModel that does not load: {reason})") from None
     input_shape = signature.structured_input_signature[1]["images"].shape[1:]
     num_classes = signature.structured_outputs["output_0"].shape[-1]
-    names = _labels(path) or class_names_for(num_classes)
+    names = _labels(path, num_classes) or class_names_for(num_classes)
     return Classifier(lambda faces: signature(images=tf.constant(faces))["output_0"].numpy(), input_shape, names, path)
 
 
@@ -90,10 +90,19 @@ def _tflite(path):
     from keras_fer.export.litert import LiteRTModel
 
     model = LiteRTModel(path)
-    names = _labels(path.parent) or class_names_for(model.num_classes)
+    names = _labels(path.parent, model.num_classes) or class_names_for(model.num_classes)
     return Classifier(model.predict, model.input_shape, names, path)
 
 
-def _labels(folder):
+def _labels(folder, num_classes):
+    """The class names in `folder/labels.txt`, one a line, or `None` without that file."""
     labels = Path(folder) / "labels.txt"
-    return [line.strip() for line in labels.read_text().splitlines() if line.strip()] if labels.is_file() else None
+    if not labels.is_file():
+        return None
+    try:
+        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{labels}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); expected one class name a line, in UTF-8") from None
+    if len(names) != num_classes:
+        raise ValueError(f"{labels}: {len(names)} class names for a model with {num_classes} outputs; expected one name a line per output")
+    return names

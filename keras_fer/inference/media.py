@@ -5,7 +5,9 @@ import typing
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
+
+from keras_fer.data.images import DataError, decode_image, to_channels
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm", ".wmv")
@@ -47,21 +49,26 @@ def is_video(path):
 
 
 def read_image(path):
-    """The RGB uint8 pixels of an image file, or a `MediaError` that says why not."""
+    """The RGB uint8 pixels of an image file, or a `MediaError` that says why not.
+
+    Decoded by the training loaders' reader (`keras_fer.data.images.decode_image`):
+    16-bit images are scaled to 8 bits as in training, and a file of more
+    than `keras_fer.data.images.MAX_IMAGE_PIXELS` pixels is refused from
+    its header; then turned upright as its EXIF orientation says.
+    """
     path = Path(path)
     _check_supported(path)
     try:
-        with Image.open(path) as picture:
-            rgb = upright_rgb(picture)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise MediaError(f"not a readable image ({error})") from error
+        rgb = np.asarray(to_channels(decode_image(path, upright=True), 3))
+    except DataError as error:
+        raise MediaError(f"not a readable image: {error.problem}") from None
     _check_size(rgb)
     return rgb
 
 
 def upright_rgb(picture):
-    """RGB uint8 pixels of a PIL image, turned upright as its EXIF orientation says (phone photos)."""
-    return np.asarray(ImageOps.exif_transpose(picture).convert("RGB"))
+    """RGB uint8 pixels of a PIL image, turned upright as its EXIF orientation says (phone photos), 16-bit values scaled."""
+    return np.asarray(to_channels(ImageOps.exif_transpose(picture), 3))
 
 
 def _quiet_opencv():

@@ -2,12 +2,14 @@
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_fer.files import atomic_write
 from keras_fer.inference.explain import explanation_image
 from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video
 from keras_fer.inference.recognizer import crop, face_record
@@ -163,30 +165,48 @@ def format_table(records):
         frame = "" if record["frame"] is None else str(record["frame"])
         for number, face in enumerate(record["faces"], start=1):
             box = ", ".join(str(v) for v in face["box"])
-            rows.append((record["file"], frame, str(number), box, face["label"], f"{face['scores'][face['label']]:.3f}"))
+            rows.append((printable(record["file"]), frame, str(number), box, face["label"], f"{face['scores'][face['label']]:.3f}"))
         if not record["faces"]:
-            rows.append((record["file"], frame, "-", "-", "no face", "-"))
+            rows.append((printable(record["file"]), frame, "-", "-", "no face", "-"))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
 def write_json(records, path):
-    """The records as a JSON list."""
-    Path(path).write_text(json.dumps(records, indent=1) + "\n")
+    """The records as a JSON list, written whole or not at all (file names as `printable` gives them)."""
+    text = json.dumps([{**record, "file": printable(record["file"])} for record in records], indent=1) + "\n"
+    with atomic_write(path, encoding="utf-8") as file:
+        file.write(text)
 
 
 def write_csv(records, path, class_names):
-    """One CSV row per face (a row with empty face fields for images without one)."""
+    """One UTF-8 CSV row per face (a row with empty face fields for images without one), written whole or not at all."""
     header = ["file", "frame", "seconds", "face", "x", "y", "width", "height", "label", *class_names]
-    with open(path, "w", newline="") as file:
+    with atomic_write(path, newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(header)
         for record in records:
-            start = [record["file"], record["frame"], record["seconds"]]
+            start = [printable(record["file"]), record["frame"], record["seconds"]]
             for number, face in enumerate(record["faces"], start=1):
                 writer.writerow([*start, number, *face["box"], face["label"], *(face["scores"][n] for n in class_names)])
             if not record["faces"]:
                 writer.writerow(start + [""] * (len(header) - len(start)))
+
+
+def printable(name):
+    """A file name as UTF-8 text: bytes that are not UTF-8 (which Python holds as surrogates) written as `\\xNN`.
+
+    Example:
+
+    >>> printable(os.fsdecode(b"caf\\xe9.png"))
+    'caf\\\\xe9.png'
+    """
+    name = str(name)
+    try:
+        raw = os.fsencode(name)
+    except UnicodeEncodeError:  # surrogates that do not stand for bytes
+        raw = name.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class Progress:
@@ -202,6 +222,7 @@ class Progress:
         if not self.enabled:
             return
         filled = round(self.width * done / self.total) if self.total else self.width
+        text = printable(text)
         label = text if len(text) <= 40 else "..." + text[-37:]
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {label:<40}")
         self.stream.flush()

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from keras_fer.data.images import DataError, decode_image
 from keras_fer.inference.classifiers import load_classifier
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
@@ -80,18 +81,36 @@ class Recognizer:
                 uint8 pixels, or other numbers in `[0, 255]`. Floats in
                 `[0, 1]`, NaN, bools and values outside `[0, 255]` (16-bit
                 images) are refused with a `ValueError`.
+
+        Raises:
+            ValueError: for such pixels, for `faces` that are not crops,
+                and when the classifier returns NaN or infinite scores (a
+                model whose weights diverged), never a silent label.
         """
-        if isinstance(faces, (str, Path)):
-            raise ValueError(f"`predict_faces` takes pixel arrays of face crops; for an image file use `analyze`. Received: {faces!r}")
-        crops = [faces] if _is_single(faces) else list(faces)
-        inputs = np.stack([self._prepare(crop) for crop in crops]) if crops else np.zeros((0, *self.classifier.input_shape), "uint8")
-        if not len(inputs):
+        if isinstance(faces, (str, bytes, Path)):
+            raise ValueError(
+                f"`faces` must be pixel arrays of face crops; for an image file use `analyze` (or read its pixels). Received: faces={faces!r}"
+            )
+        if faces is None or np.isscalar(faces) or isinstance(faces, np.ndarray) and faces.ndim == 1:
+            raise ValueError(
+                f"`faces` must be a face crop (height, width[, 1|3|4]) or a list of them; a flat or scalar value has no height "
+                f"and width (reshape it, e.g. to (48, 48)). Received: faces of shape {np.shape(faces)}"
+            )
+        single = _is_single(faces)
+        crops = [faces] if single else list(faces)
+        inputs = np.stack([self._prepare(crop, "faces" if single else f"faces[{i}]") for i, crop in enumerate(crops)]) if crops else None
+        if inputs is None:
             return np.zeros((0, len(self.class_names)), "float32")
 
         def predict(batch):
-            return np.concatenate([self.classifier(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)])
+            return np.concatenate([self._scores(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)])
 
         return average_over_views(predict, inputs, self.flip, self.shift)
+
+    def _scores(self, faces):
+        """The classifier's scores of a batch, or a `ValueError` when they are not one finite row per face."""
+        scores = np.asarray(self.classifier(faces), "float32")
+        return checked_scores(scores, len(faces), len(self.class_names), getattr(self.classifier, "path", None))
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
@@ -132,7 +151,8 @@ class Recognizer:
         crops = [crop(rgb, box, self.margin) for box in boxes]
         if not crops:
             return []
-        probabilities, attention, gradcam = self._explainer(np.stack([self._prepare(face) for face in crops]))
+        probabilities, attention, gradcam = self._explainer(np.stack([self._prepare(face, f"face {index + 1}") for index, face in enumerate(crops)]))
+        checked_scores(probabilities, len(crops), len(self.class_names), self.classifier.path)
         faces = []
         for index, (box, face) in enumerate(zip(boxes, crops)):
             size = (face.shape[1], face.shape[0])
@@ -144,16 +164,18 @@ class Recognizer:
             faces.append({**face_record(box, probabilities[index], self.class_names), **maps})
         return faces
 
-    def _prepare(self, face):
+    def _prepare(self, face, name="faces"):
         height, width, channels = self.classifier.input_shape
         received = type(face).__name__
-        face = np.asarray(face)
+        face = np.asarray(face) if face is not None else np.zeros(())
         if face.ndim == 3 and face.shape[-1] == 1:
             face = face[..., 0]
         if face.ndim not in (2, 3) or (face.ndim == 3 and face.shape[-1] not in (3, 4)):
-            raise ValueError(f"A face crop must be an array (height, width) or (height, width, 1|3|4). Received a {received} of shape {face.shape}")
+            raise ValueError(
+                f"A face crop must be an array (height, width) or (height, width, 1|3|4). Received: {name}, a {received} of shape {face.shape}"
+            )
         if min(face.shape[:2]) < MIN_CROP_SIZE:
-            raise ValueError(f"A face crop must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE} pixels. Received shape {face.shape}")
+            raise ValueError(f"A face crop must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE} pixels. Received: {name} of shape {face.shape}")
         picture = Image.fromarray(checked_pixels(face, "A face crop"))
         picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
         return np.asarray(picture, "uint8").reshape(height, width, channels)
@@ -163,10 +185,9 @@ def read_rgb(image):
     """An RGB uint8 array from a path, a PIL image (upright by its EXIF orientation) or an array."""
     if isinstance(image, (str, Path)):
         try:
-            with Image.open(image) as picture:
-                return upright_rgb(picture)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{image} is not a readable image: {error}") from error
+            return upright_rgb(decode_image(image))
+        except DataError as error:
+            raise ValueError(f"{image} is not a readable image: {error.problem}") from None
     if isinstance(image, Image.Image):
         return upright_rgb(image)
     array = np.asarray(image)
@@ -174,7 +195,8 @@ def read_rgb(image):
         return np.repeat(checked_pixels(array, "An image")[..., None], 3, axis=-1)
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         return checked_pixels(array[..., :3], "An image")
-    raise ValueError(f"An image must be a path, a PIL image or an (height, width[, 3]) array. Received shape {array.shape}")
+    received = "image=None" if image is None else f"image of shape {array.shape}"
+    raise ValueError(f"`image` must be a path, a PIL image or an array (height, width[, 3|4]) of pixels. Received: {received}")
 
 
 def checked_pixels(array, what):
@@ -198,6 +220,21 @@ def checked_pixels(array, what):
     if np.issubdtype(array.dtype, np.floating) and 0 < high <= 1:
         raise ValueError(f"{what} holds floats in [0, 1]; keras-fer takes pixel values in [0, 255] (multiply by 255)")
     return array.astype("uint8")
+
+
+def checked_scores(scores, count, num_classes, path=None):
+    """`scores` when they are one finite row of `num_classes` per face, else a `ValueError` naming the model."""
+    scores = np.asarray(scores)
+    model = f"the model {path}" if path is not None else "the classifier"
+    if scores.shape != (count, num_classes):
+        raise ValueError(f"{model} returned scores of shape {scores.shape} for {count} faces; expected ({count}, {num_classes}), one per class")
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{model} returned NaN or infinite scores for {int(bad.sum())} of {count} faces; expected finite class probabilities "
+            "(its weights may be NaN: a diverged training run)"
+        )
+    return scores
 
 
 def crop(image, box, margin):

@@ -87,7 +87,8 @@ def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
     prediction; otherwise the mean over the views `tta_views` makes (the
     images mirrored, moved by up to `shift` pixels, or both), which are
     held in memory together: 18 copies of the images with `flip=True,
-    shift=2`.
+    shift=2`. A model that predicts NaN or infinite scores is a
+    `ValueError`, not a report of its argmax.
     """
 
     def predict(images):
@@ -95,4 +96,13 @@ def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
         stacked = dataclasses.replace(dataset, images=images, labels=np.concatenate([dataset.labels] * repeats), sources=(), skipped=())
         return model.predict(stacked.batches(batch_size), verbose=0)
 
-    return average_over_views(predict, dataset.images, flip, shift)
+    probabilities = average_over_views(predict, dataset.images, flip, shift)
+    bad = ~np.isfinite(probabilities).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        where = f" (the first: {dataset.sources[first]})" if dataset.sources else ""
+        raise ValueError(
+            f"the model {model.name} predicted NaN or infinite scores for {int(bad.sum())} of {len(bad)} images{where}; "
+            "expected finite class probabilities (its weights may be NaN: a diverged training run)"
+        )
+    return probabilities

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from keras_fer.training.config import SECTIONS, load_config
+from keras_fer.data.dataset import read_text
+from keras_fer.training.config import SECTIONS, load_config, yaml_problem
 from keras_fer.validation import is_int, is_number
 
 STUDY_KEYS = ("name", "description", "extends", "base", "set", "variants", "seeds", "noise", "train_labels", "evaluate", "comparisons")
@@ -174,14 +175,14 @@ def _read(source):
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"Study {source} is neither a YAML file nor a shipped study. Shipped studies: {shipped_studies()}")
-    return _parse(path.read_text(), source), path.stem
+    return _parse(read_text(path), source), path.stem
 
 
 def _parse(text, source):
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ValueError(f"Study {source} is not valid YAML: {error}") from error
+        raise ValueError(f"Study {source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(values, dict):
         raise ValueError(f"Study {source} must be a mapping with keys {list(STUDY_KEYS)}. Received: {values!r}")
     return values

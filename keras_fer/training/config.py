@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.data import augment
+from keras_fer.data.dataset import read_text
 from keras_fer.data.registry import DATASETS
 from keras_fer.files import atomic_write
 from keras_fer.losses.class_balanced_loss import WEIGHTINGS
@@ -198,7 +199,7 @@ def load_config(source="synthetic", overrides=()):
     try:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
-        raise ValueError(f"{source} is not valid YAML: {error}") from error
+        raise ValueError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{source} must hold a mapping of sections {sorted(SECTIONS)}. Received: {values!r}")
     overridden = set()
@@ -248,13 +249,32 @@ def check_model_file(key, path, suffixes=(".keras",), alternative=""):
         raise ValueError(f"{key}: {path} does not exist")
 
 
+def yaml_problem(error):
+    """A `yaml.YAMLError` on one line: where (line and column) and what, as PyYAML spreads it over several.
+
+    Example:
+
+    >>> try:
+    ...     yaml.safe_load("a: [1,")
+    ... except yaml.YAMLError as error:
+    ...     print(yaml_problem(error))
+    line 1, column 7: expected the node content, but found '<stream end>' (while parsing a flow node)
+    """
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(error, "context", None)
+    return f"{where}{' '.join(problem.split())}{f' ({context})' if context else ''}"
+
+
 def _read_source(source):
     if str(source) in preset_names():
         return (resources.files("keras_fer") / "configs" / f"{source}.yaml").read_text(), str(source)
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"Config {source} is neither a YAML file nor a preset. Presets: {preset_names()}")
-    return path.read_text(), path.stem
+    return read_text(path), path.stem
 
 
 def _apply_override(values, override):
@@ -267,10 +287,11 @@ def _apply_override(values, override):
         )
     section, name = parts[:2]
     _check_keys({section: None}, SECTIONS, "--set")
+    _check_keys({name: None}, {field.name for field in dataclasses.fields(SECTIONS[section])}, f"--set {section}")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ValueError(f"--set {override}: the value is not valid YAML: {error}") from error
+        raise ValueError(f"--set {override}: the value is not valid YAML: {yaml_problem(error)}") from None
     entries = values.get(section) or {}
     if len(parts) == 3:
         value = {**_mapping_to_extend(values, section, name, override), parts[2]: value}

@@ -1,8 +1,10 @@
 """`keras-fer evaluate`: a run's or a saved model's report on a dataset split."""
 
 import dataclasses
+import shutil
 from pathlib import Path
 
+from keras_fer.files import first_missing
 from keras_fer.models.loading import load_model_file
 from keras_fer.models.tta import check_shift
 from keras_fer.training.config import load_config
@@ -26,7 +28,8 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
             pixels in each direction (`keras_fer.models.predict_probabilities`).
         output: the report directory; default `<run>/evaluate-<split>`
             (`<file stem>-evaluate-<split>` next to a `.keras` file), with
-            `-flip` and `-shift<N>` appended when they are used.
+            `-flip` and `-shift<N>` appended when they are used. An
+            evaluation that fails removes the folder it created.
         overwrite: replace an existing report in `output`.
         batch_size: prediction batch size.
 
@@ -45,9 +48,15 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     loaded = load_model_file(model_path)
     height, width, channels = loaded.input_shape[1:]
     check_shift(shift, (height, width))
+    created = first_missing(output)
     prepare_report_directory(output, overwrite)
-    dataset = load_config_split(resolved.data, split, (height, width), channels, resolved.training.seed)
-    history = run_dir / HISTORY_FILE if run_dir else None
-    data = {**dataclasses.asdict(resolved.data), "split": split}
-    report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip, shift)
+    try:
+        dataset = load_config_split(resolved.data, split, (height, width), channels, resolved.training.seed)
+        history = run_dir / HISTORY_FILE if run_dir else None
+        data = {**dataclasses.asdict(resolved.data), "split": split}
+        report = write_report(loaded, dataset, output, data, model_path, history, batch_size, flip, shift)
+    except BaseException:
+        if created is not None:  # a failed evaluation leaves no folder behind that it made
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     return output, report

@@ -9,8 +9,10 @@ import keras
 import numpy as np
 
 from keras_fer.data.augment import augmentation as default_augmentation
+from keras_fer.files import atomic_path, atomic_write
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.training.batch_norm import RecalibrateBatchNorm
+from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, completed_epochs
@@ -150,21 +152,17 @@ def _labels_like(train, validation):
 
 
 def save_for_inference(model, path):
-    """Saves `model` as a `.keras` file without optimizer state (a third of the size)."""
+    """Saves `model` as a `.keras` file without optimizer state (a third of the size), replacing `path` whole."""
     clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    clone.save(path)
+    with atomic_path(path) as temporary:
+        clone.save(temporary)
 
 
 def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False):
     mode = "min" if monitor == "val_loss" else "max"
     best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
-    if monitor == LAST_EPOCH:
-        checkpoint = keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE)
-    else:
-        checkpoint = keras.callbacks.ModelCheckpoint(
-            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True, initial_value_threshold=best
-        )
+    checkpoint = ModelFileCheckpoint(run_dir / MODEL_FILE, None if monitor == LAST_EPOCH else monitor, mode, best)
     # With weight averaging, validation and `ModelCheckpoint` see the averaged
     # weights (swapped in at the end of each epoch), `BackupAndRestore` the
     # raw ones with the average in the optimizer (swapped back before it).
@@ -177,42 +175,10 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
         _check_tensorboard()
         callbacks.append(keras.callbacks.TensorBoard(run_dir / TENSORBOARD_DIR))
     if swap:
-        callbacks.append(_SwapBack(swap))
-    callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True))
+        callbacks.append(SwapBack(swap))
+    # Kept after `fit`: `keras_fer.training.train` removes it once the final files are complete.
+    callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False))
     return callbacks
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Ends `fit` with a `ValueError` at the first batch whose loss is NaN or infinite.
-
-    Unlike `keras.callbacks.TerminateOnNaN`, which lets the epoch end (and so
-    the checkpoint and the backup save the broken weights), it raises before
-    any epoch-end callback runs: `model.keras` and `backup/` keep the last
-    finite epoch.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            raise ValueError(
-                f"The training loss became {float(loss)} at epoch {getattr(self, 'epoch', 0) + 1}, batch {batch + 1}; "
-                "training stopped and the run keeps its last finite epoch. Try a lower optimizer.learning_rate."
-            )
-
-
-class _SwapBack(keras.callbacks.Callback):
-    """Puts the raw weights back after `swap` put the averaged ones in at epoch end."""
-
-    def __init__(self, swap):
-        super().__init__()
-        self.swap = swap
-
-    def on_epoch_end(self, epoch, logs=None):
-        # `SwapEMAWeights.on_epoch_begin` swaps back when the average is in the model.
-        self.swap.on_epoch_begin(epoch + 1)
 
 
 def _check_tensorboard():
@@ -229,8 +195,9 @@ def _resume_history(run_dir, epochs_done, monitor, mode):
         return None
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
-    rows = [row for row in rows if int(row["epoch"]) < epochs_done]
-    with open(path, "w", newline="") as file:
+    # A row cut short by a kill has missing fields (None) or an empty last one: it is dropped.
+    rows = [row for row in rows if None not in row.values() and all(row.values()) and int(row["epoch"]) < epochs_done]
+    with atomic_write(path, newline="") as file:
         if rows:
             writer = csv.DictWriter(file, fieldnames=list(rows[0]))
             writer.writeheader()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.files import atomic_write
+from keras_fer.files import atomic_path, atomic_write
 from keras_fer.models.tta import predict_probabilities
 from keras_fer.training.run_directory import CONFUSION_MATRIX_FILE, REPORT_FILE, TRAINING_CURVES_FILE
 from keras_fer.training.scoring import classification_report
@@ -132,6 +132,7 @@ def new_figure(ncols=1, figsize=None):
 
 
 def save_figure(figure, path):
-    """Saves `figure` as a PNG at 110 dpi, laid out tight."""
+    """Saves `figure` as a PNG at 110 dpi, laid out tight, replacing `path` whole."""
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110)

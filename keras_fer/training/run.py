@@ -4,6 +4,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -13,12 +14,14 @@ import numpy as np
 
 from keras_fer.backend import check_tensorflow_backend
 from keras_fer.data.label_noise import flipped_examples
+from keras_fer.files import atomic_write, remove_temporaries
 from keras_fer.models import PRESETS, WEIGHTS, from_preset
 from keras_fer.training.config import check_model_file, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import fit
 from keras_fer.training.report import write_report
 from keras_fer.training.run_directory import (
+    BACKUP_DIR,
     CONFIG_FILE,
     FLIPPED_LABELS_FILE,
     HISTORY_FILE,
@@ -66,6 +69,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     with run_lock(run_dir):
+        remove_temporaries(run_dir)
         fresh = not any(run_dir.iterdir())
         try:
             return _train(config, run_dir, verbose, targets)
@@ -119,13 +123,14 @@ def _train(config, run_dir, verbose, targets):
         history_path=run_dir / HISTORY_FILE,
         batch_size=settings.batch_size,
     )
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)  # only now: a run killed before this resumes from it
     return run_dir, report
 
 
 def _write_flipped_labels(train_split, data, path):
     """Writes which training labels `data.label_noise` flipped: index, source, original and noisy class."""
     rows = flipped_examples(train_split, data.label_noise, data.label_noise_seed)
-    with open(path, "w", newline="") as file:
+    with atomic_write(path, newline="") as file:
         writer = csv.writer(file)
         writer.writerow(("index", "source", "original_label", "noisy_label"))
         writer.writerows(rows)

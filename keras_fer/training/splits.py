@@ -1,5 +1,8 @@
 """The training and validation splits named by a config's `data` section."""
 
+import numpy as np
+
+from keras_fer.data.images import DataError
 from keras_fer.data.label_noise import flip_labels
 from keras_fer.data.registry import load_split
 
@@ -53,13 +56,50 @@ def load_splits(
 
     Returns:
         `(train, validation)` `FERDataset`s.
+
+    Raises:
+        DataError: when the training split is empty or a class has no
+            training images (before the validation split is read), or the
+            validation split is empty: nothing to train or validate on,
+            whatever `on_error` skipped.
     """
-    train, validation = (load_split(dataset, path, split, on_error, options, image_size, channels, seed) for split in (train_split, validation_split))
+    train = load_split(dataset, path, train_split, on_error, options, image_size, channels, seed)
+    check_training_split(train, path or dataset, train_split)
+    validation = load_split(dataset, path, validation_split, on_error, options, image_size, channels, seed)
+    check_not_empty(validation, path or dataset, validation_split, "the validation split")
     if label_noise:
         train, _ = flip_labels(train, label_noise, label_noise_seed)
     return train, validation
 
 
 def load_config_split(data, split, image_size, channels, seed=0):
-    """One split of a config's `data` section (a `keras_fer.training.config.DataConfig`)."""
-    return load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
+    """One split of a config's `data` section (a `keras_fer.training.config.DataConfig`); a `DataError` when it is empty."""
+    dataset = load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
+    check_not_empty(dataset, data.path or data.dataset, split, "the data split")
+    return dataset
+
+
+def check_training_split(train, where, split):
+    """Raises a `DataError` unless `train` holds images of every class: the class-balanced loss weighs each by its count."""
+    check_not_empty(train, where, split, "the training split")
+    counts = np.asarray(train.class_counts, "float64")
+    if (counts <= 0).any():
+        name = train.class_names[int(np.flatnonzero(counts <= 0)[0])]
+        raise DataError(
+            where,
+            f"class {name!r} has no training images (split {split!r}{_skipped(train)}); expected at least one image of every class "
+            f"{list(train.class_names)}",
+        )
+
+
+def check_not_empty(dataset, where, split, what):
+    """Raises a `DataError` saying `what` (e.g. "the training split") is empty when `dataset` has no images."""
+    if not dataset.num_examples:
+        raise DataError(where, f"{what} is empty (split {split!r}{_skipped(dataset)}); expected at least one image")
+
+
+def _skipped(dataset):
+    if not dataset.skipped:
+        return ""
+    source, problem = dataset.skipped[0]
+    return f", {len(dataset.skipped)} records skipped or left out, the first {source}: {problem}"
