@@ -97,6 +97,10 @@ BAD_DATA = {
     "unknown_class": (lambda root: write(root / "bored" / "0.png"), "bored: unknown class folder"),
     "nested": (lambda root: write(root / "happy" / "more" / "0.png"), "more: nested folder"),
     "outside": (lambda root: (root / "README.txt").write_text("x"), "README.txt: file outside the class folders"),
+    "one_pixel": (
+        lambda root: Image.new("L", (1, 1)).save(root / "happy" / "dot.png"),
+        r"dot.png: the image is 1x1 pixels; a face needs at least 8 on each side",
+    ),
 }
 
 

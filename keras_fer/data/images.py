@@ -15,6 +15,9 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # files, such as a decompression bomb whose header claims 20000 x 20000 in a
 # few kilobytes, are refused from their header, before any pixel is decoded.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# The fewest pixels a side of a face keras-fer trains on or classifies: a
+# smaller image holds no expression, and is more likely an icon or a mistake.
+MIN_FACE_SIDE = 8
 
 
 class DataError(ValueError):
@@ -51,13 +54,17 @@ def read_image(source, image_size, channels, crop_box=None):
     Raises:
         DataError: naming the file and the problem (missing, empty, not an
             image, truncated or corrupt, more than `MAX_IMAGE_PIXELS`,
-            smaller than the crop box).
+            smaller than the crop box, or a face under `MIN_FACE_SIDE`
+            pixels a side).
     """
     image = decode_image(source)
     name = source[0] if isinstance(source, tuple) else source
     image = to_channels(image, channels)
     if crop_box is not None:
         image = _crop(image, crop_box, name)
+    if min(image.size) < MIN_FACE_SIDE:
+        what = "face box" if crop_box is not None else "image"
+        raise DataError(name, f"the {what} is {image.width}x{image.height} pixels; a face needs at least {MIN_FACE_SIDE} on each side")
     return _resized_array(image, image_size, channels)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keras_fer.data.images import DataError, decode_image
+from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.inference.classifiers import load_classifier
 from keras_fer.inference.detection import HaarFaceDetector
 from keras_fer.inference.explain import Explainer, resize_map
@@ -13,7 +13,7 @@ from keras_fer.inference.media import upright_rgb
 from keras_fer.models.tta import average_over_views, check_shift
 from keras_fer.validation import is_int, is_number
 
-MIN_CROP_SIZE = 8
+MIN_CROP_SIZE = MIN_FACE_SIDE
 
 
 class Recognizer:
