@@ -1,0 +1,189 @@
+"""Training speed of keras-fer against a PyTorch twin of the same network.
+
+The twin has the same layers as `from_preset("fer2013")` (compact stem,
+BasicBlocks with CBAM, RUL's `mu` / `log_var` heads, uncertainty mixing, the
+class-weighted loss against the mixed target, Adam) and the same number of
+trainable parameters, asserted. For each Keras backend installed (TensorFlow
+with and without XLA, JAX, torch), one child process trains keras-fer's
+model with `model.fit` and the twin eagerly, in NCHW and channels-last, in
+turns (`--rounds` rounds of `--steps` timed batches each, the first batch
+of each turn not counted), on random 48x48x1 pixels, batch 64; the ratio is
+keras-fer's median img/s over the twin's, from the same process.
+
+    pip install -e ".[bench]"
+    python benchmarks/train_vs_pytorch.py [--variants full plain] [--backends tensorflow jax torch]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BACKENDS = (("tensorflow", True), ("tensorflow", False), ("jax", True), ("torch", False))
+VARIANTS = {"full": {}, "plain": {"attention": None, "uncertainty_mixing": False}}
+
+
+def twin(attention=True, mixing=True, width=32, blocks=(2, 2, 2, 2), num_classes=7, feature_dim=64, dropout=0.4):
+    """The PyTorch twin of `resnet18(input_shape=(48, 48, 1), stem="compact", ...)`."""
+    import torch
+    from torch import nn
+
+    def conv_norm(inputs, outputs, kernel, stride):
+        return nn.Sequential(nn.Conv2d(inputs, outputs, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(outputs, momentum=0.1, eps=1e-5))
+
+    class CBAM(nn.Module):
+        def __init__(self, channels, reduction_ratio=16, kernel=7):
+            super().__init__()
+            hidden = max(channels // reduction_ratio, 1)
+            self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+            self.spatial = nn.Sequential(nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(1, momentum=0.1, eps=1e-5))
+
+        def forward(self, x):
+            gate = torch.sigmoid(self.mlp(x.mean((2, 3))) + self.mlp(x.amax((2, 3))))
+            x = x * gate[:, :, None, None]
+            pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+            return x * torch.sigmoid(self.spatial(pooled))
+
+    class Block(nn.Module):
+        def __init__(self, inputs, outputs, stride):
+            super().__init__()
+            self.conv1, self.conv2 = conv_norm(inputs, outputs, 3, stride), conv_norm(outputs, outputs, 3, 1)
+            self.cbam = CBAM(outputs) if attention else nn.Identity()
+            self.shortcut = conv_norm(inputs, outputs, 1, stride) if stride != 1 or inputs != outputs else nn.Identity()
+
+        def forward(self, x):
+            out = self.cbam(self.conv2(torch.relu(self.conv1(x))))
+            return torch.relu(out + self.shortcut(x))
+
+    def head(features):
+        return nn.Sequential(
+            nn.BatchNorm2d(features[0], eps=2e-5, affine=False),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(int(np.prod(features)), feature_dim),
+            nn.BatchNorm1d(feature_dim, eps=2e-5),
+        )
+
+    class Twin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, channels = [conv_norm(1, width, 3, 2), nn.ReLU()], width
+            for stage, count in enumerate(blocks):
+                for block in range(count):
+                    layers.append(Block(channels, width * 2**stage, 2 if stage > 0 and block == 0 else 1))
+                    channels = width * 2**stage
+            self.backbone = nn.Sequential(*layers)
+            side = 24 // 2 ** (len(blocks) - 1)
+            self.mu, self.log_var = (head((channels, side, side)), head((channels, side, side))) if mixing else (None, None)
+            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
+            self.classifier = nn.Linear(feature_dim if mixing else channels, num_classes)
+
+        def forward(self, images):
+            x = self.backbone((images / 255.0 - 0.449) / 0.226)
+            if not mixing:
+                return self.classifier(self.pool(x)), None
+            mu, log_var = self.mu(x), self.log_var(x)
+            partner = torch.randperm(len(mu))
+            log_u = torch.logsumexp(log_var, 1) - np.log(log_var.shape[1])
+            weight = torch.sigmoid(log_u - log_u[partner])[:, None]
+            return self.classifier(weight * mu + (1 - weight) * mu[partner]), partner
+
+    return Twin()
+
+
+def torch_step(model, optimizer, images, targets):
+    """One training step: RUL's add-up loss (mixed target) with uniform class weights, Adam."""
+    import torch
+
+    logits, partner = model(images)
+    if partner is not None:
+        targets = 0.5 * targets + 0.5 * targets[partner]
+    loss = -(targets * torch.log_softmax(logits, -1)).sum(-1).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def child(variant, xla, rounds, steps, batch_size):
+    """Times keras-fer and the twin in turns in this process; prints one JSON line."""
+    import keras
+    import torch
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from train_throughput import BatchTimer, random_batches
+
+    from keras_fer.losses import ClassBalancedLoss
+    from keras_fer.models import from_preset
+
+    model = from_preset("fer2013", **VARIANTS[variant])
+    model.compile("adam", ClassBalancedLoss([100] * 7), jit_compile=xla)
+    keras_parameters = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    twins = {}
+    for layout in ("eager", "channels_last"):
+        network = twin(attention=variant == "full", mixing=variant == "full")
+        torch_parameters = sum(parameter.numel() for parameter in network.parameters())
+        assert torch_parameters == keras_parameters, (torch_parameters, keras_parameters)
+        memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+        twins[layout] = (network.to(memory_format=memory_format).train(), torch.optim.Adam(network.parameters(), 1e-3), memory_format)
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.uniform(0, 255, (batch_size, 1, 48, 48)).astype("float32"))
+    targets = torch.nn.functional.one_hot(torch.tensor(rng.integers(0, 7, batch_size)), 7).float()
+    dataset = random_batches(model, batch_size)
+    seconds = {"keras": [], "eager": [], "channels_last": []}
+    for _ in range(rounds):
+        timer = BatchTimer()
+        model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+        seconds["keras"] += timer.seconds[1:]
+        for layout, (network, optimizer, memory_format) in twins.items():
+            batch = images.contiguous(memory_format=memory_format)
+            for step in range(steps + 1):
+                start = time.perf_counter()
+                torch_step(network, optimizer, batch, targets)
+                if step:
+                    seconds[layout].append(time.perf_counter() - start)
+    speeds = {name: batch_size / float(np.median(values)) for name, values in seconds.items()}
+    print(json.dumps({"parameters": keras_parameters, "torch": torch.__version__, **speeds}), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["full", "plain"], choices=sorted(VARIANTS))
+    parser.add_argument("--backends", nargs="+", default=sorted({name for name, _ in BACKENDS}))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "XLA"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        return child(arguments.child[0], arguments.child[1] == "on", arguments.rounds, arguments.steps, arguments.batch_size)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, batch {arguments.batch_size}")
+    print("| variant | keras-fer backend | XLA | params | keras-fer img/s | PyTorch eager img/s | ratio | PyTorch channels-last img/s | ratio |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for variant in arguments.variants:
+        for backend, xla in BACKENDS:
+            if backend not in arguments.backends or importlib.util.find_spec(backend) is None:
+                continue
+            command = [sys.executable, __file__, "--child", variant, "on" if xla else "off"]
+            command += ["--rounds", str(arguments.rounds), "--steps", str(arguments.steps), "--batch-size", str(arguments.batch_size)]
+            environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            result = subprocess.run(command, capture_output=True, text=True, env=environment)
+            if result.returncode != 0:
+                print(f"| {variant} | {backend} | {'on' if xla else 'off'} | failed: {result.stderr.strip().splitlines()[-1]} |", flush=True)
+                continue
+            speeds = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"| {variant} | {backend} | {'on' if xla else 'off'} | {speeds['parameters']:,} | {speeds['keras']:.1f} | "
+                f"{speeds['eager']:.1f} | {speeds['keras'] / speeds['eager']:.2f}x | "
+                f"{speeds['channels_last']:.1f} | {speeds['keras'] / speeds['channels_last']:.2f}x |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
