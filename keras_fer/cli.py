@@ -169,7 +169,7 @@ def _add_predict(subcommands):
         "is 0 only when every file was read.",
     )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image, video or folder")
-    predict.add_argument("--model", help=".keras, .tflite or SavedModel (default: the model shipped with keras-fer)")
+    predict.add_argument("--model", help="a shipped model name (fer2013) or a .keras, .tflite or SavedModel path (default: fer2013)")
     predict.add_argument("--json", help="write the results as JSON to this file")
     predict.add_argument("--csv", help="write one row per face as CSV to this file")
     predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")

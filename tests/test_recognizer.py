@@ -9,6 +9,7 @@ from keras_fer import Recognizer
 from keras_fer.export import export_saved_model
 from keras_fer.inference import load_classifier
 from keras_fer.inference.classifiers import Classifier
+from keras_fer.models import WEIGHTS
 from tests.testing import PHOTO, BoxDetector
 
 
@@ -203,3 +204,12 @@ def test_analyze_refuses_a_float_image_in_0_to_1():
 def test_recognizer_arguments_are_checked_in_the_constructor(arguments, message):
     with pytest.raises(ValueError, match=message):
         Recognizer(BRIGHTNESS, detector=BoxDetector([]), **arguments)
+
+
+def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused():
+    named = Recognizer(model="fer2013", detector=BoxDetector([]))
+    assert named.classifier.path == WEIGHTS["fer2013"].path and named.class_names == load_classifier().class_names
+    with pytest.raises(ValueError, match=r"Model ferplus9 does not exist \(shipped models: \['fer2013'\]\)"):
+        Recognizer(model="ferplus9")
+    with pytest.raises(ValueError, match="Pass `classifier` or `model`, not both"):
+        Recognizer(named.classifier, model="fer2013")

@@ -1,13 +1,14 @@
 """Face classifiers from `.keras`, SavedModel and `.tflite` files, behind one call."""
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from keras_fer.data.classes import class_names_for
+from keras_fer.models.presets import WEIGHTS
 
-SHIPPED_MODEL = "fer2013.keras"
+# The shipped model Recognizer() and `keras-fer predict` use unless told otherwise.
+DEFAULT_MODEL = "fer2013"
 
 
 class Classifier:
@@ -32,24 +33,27 @@ class Classifier:
         return np.asarray(self.predict(np.asarray(faces, "uint8")), "float32")
 
 
-def shipped_model_path():
-    """The `.keras` model installed with keras-fer (`keras_fer/assets/`)."""
-    return Path(str(resources.files("keras_fer") / "assets" / SHIPPED_MODEL))
+def shipped_model_path(name=DEFAULT_MODEL):
+    """The `.keras` file of shipped weights `name` (`keras_fer.models.WEIGHTS`), installed in `keras_fer/assets/`."""
+    return WEIGHTS[name].path
 
 
-def load_classifier(path=None):
-    """A `Classifier` for a `.keras` file, a SavedModel folder or a `.tflite` file.
+def load_classifier(model=None):
+    """A `Classifier` for shipped weights, a `.keras` file, a SavedModel folder or a `.tflite` file.
 
     Args:
-        path: the model; `None` for the model shipped with keras-fer.
+        model: the name of weights shipped with keras-fer
+            (`keras_fer.models.WEIGHTS`, e.g. `"fer2013"`), a path, or
+            `None` for the default, `DEFAULT_MODEL`.
 
     Class names come from a `labels.txt` next to (or, for a SavedModel,
     inside) the model, else from the number of outputs (7 or 8 canonical
     expressions).
     """
-    path = Path(path) if path is not None else shipped_model_path()
+    model = DEFAULT_MODEL if model is None else model
+    path = shipped_model_path(model) if isinstance(model, str) and model in WEIGHTS else Path(model)
     if not path.exists():
-        raise ValueError(f"Model {path} does not exist.")
+        raise ValueError(f"Model {path} does not exist (shipped models: {sorted(WEIGHTS)}).")
     if path.is_dir():
         return _saved_model(path)
     if path.suffix == ".tflite":

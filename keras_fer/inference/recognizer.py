@@ -23,7 +23,7 @@ class Recognizer:
         classifier: a callable from uint8 faces `(n, height, width,
             channels)` to probabilities, with `input_shape` and `class_names`
             attributes, as `keras_fer.inference.load_classifier` returns;
-            default: the model shipped in keras-fer.
+            default: the `model` below.
         detector: an object with `detect(rgb_image) -> [(x, y, w, h)]`;
             default `HaarFaceDetector()`.
         margin: fraction of the face box added on each side before cropping.
@@ -37,6 +37,10 @@ class Recognizer:
             `1 + 4 * shift` times the compute, twice that with `flip`. For
             the shipped model, `flip=True, shift=2` (18 views) gives 67.23%
             on FER2013 PublicTest. `explain` does not shift.
+        model: instead of `classifier`, the name of a model shipped with
+            keras-fer (`keras_fer.models.WEIGHTS`: `"fer2013"`) or the path
+            of a `.keras`, SavedModel or `.tflite` model; default
+            `keras_fer.inference.classifiers.DEFAULT_MODEL`.
 
     Example:
 
@@ -47,14 +51,16 @@ class Recognizer:
     ```
     """
 
-    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0):
+    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0, model=None):
         if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
         if not is_int(batch_size, minimum=1, numpy=True):
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         if not isinstance(flip, (bool, np.bool_)):
             raise ValueError(f"`flip` must be True or False. Received: flip={flip!r}")
-        self.classifier = classifier or load_classifier(None)
+        if classifier is not None and model is not None:
+            raise ValueError(f"Pass `classifier` or `model`, not both. Received: model={model!r} and a classifier")
+        self.classifier = classifier or load_classifier(model)
         check_shift(shift, self.classifier.input_shape[:2])
         self.detector = detector or HaarFaceDetector()
         self.margin = margin
