@@ -62,11 +62,13 @@ def test_a_run_killed_while_it_replaces_a_file_resumes_and_ends_complete(write, 
 
 
 def test_a_full_disk_while_saving_is_one_line_and_the_next_run_resumes(tmp_path, monkeypatch, capsys):
-    sync = files._sync
+    sync, saves = files._sync, []
 
     def full_at_the_final_save(path):
-        if path.suffix == ".keras" and files._replacements["model.keras"] == EPOCHS:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        if path.name.startswith(".model.") and path.suffix == ".keras":
+            saves.append(path)
+            if len(saves) == EPOCHS + 1:  # after one checkpoint an epoch
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         sync(path)
 
     monkeypatch.setattr(files, "_sync", full_at_the_final_save)
