@@ -122,3 +122,11 @@ def test_training_on_jax_without_tensorflow(tmp_path):
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     predicted = model.predict(validation.images, verbose=0).argmax(axis=1)
     assert report["accuracy"] == pytest.approx(np.mean(predicted == validation.labels), abs=5e-5)  # 4 decimals
+
+
+@pytest.mark.parametrize("backend, compiled", [("tensorflow", False), ("jax", True), ("torch", False)])
+def test_xla_by_default_on_jax_and_on_tensorflow_gpus_only(backend, compiled, monkeypatch):
+    from keras_fer.backend import default_jit_compile
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    assert default_jit_compile() is compiled  # this machine has no GPU

@@ -40,6 +40,7 @@ def test_hard_validation_labels_are_scored_against_soft_training_targets(tmp_pat
     predicted = keras.models.load_model(tmp_path / "model.keras").predict(validation_images.astype("float32"), verbose=0)
     assert logged == pytest.approx(np.mean(predicted.argmax(1) == validation_labels), abs=1e-6)
     assert len(traced) == 1  # the optimizer was built before the step was traced: no second trace
+    assert model.jit_compile is False  # the default, jit_compile=None: XLA on GPUs only, and this machine has none
 
 
 def test_soft_validation_labels_against_class_indices_are_an_error(tmp_path):

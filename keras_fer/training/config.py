@@ -129,7 +129,7 @@ class TrainingConfig:
     early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)
     recalibrate_batch_norm: int = _field(0, minimum=0)
     tensorboard: bool = _field(False)
-    jit_compile: bool = _field(True)
+    jit_compile: typing.Optional[bool] = _field(None)
     mixed_precision: typing.Optional[str] = _field(None, choices=MIXED_PRECISION)
     distribute: str = _field("auto", choices=DISTRIBUTE)
     seed: int = _field(0, minimum=0)
