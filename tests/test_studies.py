@@ -101,6 +101,8 @@ def test_shipped_studies_resolve():
     noise = load_study("label_noise_ferplus")
     assert noise.noise == (0.0, 0.2, 0.4) and len(noise.seeds) >= 2 and set(noise.variants) == {"plain", "mixing", "full"}
     assert noise.config(noise.cells()[0]).data.options == {"label_mode": "majority", "num_classes": 7}
+    long = load_study("ablation_fer2013_long")
+    assert long.config(long.cells()[0]).training.epochs == 36 and long.seeds == (0,) and long.variants == ablation.variants
 
 
 @pytest.mark.slow
