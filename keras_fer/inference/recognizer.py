@@ -134,6 +134,26 @@ class Recognizer:
         probabilities = self.predict_faces(crops) if crops else []
         return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
 
+    def stream(self, source, every=1, batch_frames=8, smoothing=0.0):
+        """Yields `{frame_index, time, faces}` for every `every`-th frame of a camera, a video or frames in memory.
+
+        See `keras_fer.inference.stream.stream`: `source` is a camera index,
+        a video path or URL, or an iterable of uint8 frames; faces of
+        `batch_frames` frames are classified together; each face carries a
+        `track` number kept while its box overlaps from frame to frame, and
+        `smoothing` averages its scores along the track.
+
+        Example:
+
+        ```python
+        for result in Recognizer().stream(0, every=2, batch_frames=1, smoothing=0.5):
+            print(result["time"], [face["label"] for face in result["faces"]])
+        ```
+        """
+        from keras_fer.inference.stream import stream
+
+        return stream(self, source, every, batch_frames, smoothing)
+
     def explain(self, image, boxes=None):
         """The faces of a photo with heatmaps of where the model looked, left to right.
 
