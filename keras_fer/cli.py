@@ -14,6 +14,8 @@ def main(argv=None):
     if arguments.command is None:
         parser.print_help()
         return 2
+    if hasattr(arguments, "check"):
+        arguments.check(arguments)
     from PIL import Image
 
     from keras_fer.data import DataError
@@ -168,13 +170,20 @@ def _add_predict(subcommands):
         "JSON/CSV. Files that cannot be read are reported and the rest still processed; the exit code "
         "is 0 only when every file was read.",
     )
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="image, video or folder")
+    predict.add_argument("paths", nargs="*", metavar="PATH", help="image, video or folder")
+    predict.add_argument(
+        "--camera",
+        type=_non_negative_int,
+        metavar="INDEX",
+        help="classify a live camera instead of files, every --every-th frame (default 1 here), faces tracked and "
+        "their scores smoothed; one line per frame, --annotate DIR writes camera<INDEX>.mp4; Ctrl-C stops",
+    )
     predict.add_argument("--model", help="a shipped model name (fer2013) or a .keras, .tflite or SavedModel path (default: fer2013)")
     predict.add_argument("--json", help="write the results as JSON to this file")
     predict.add_argument("--csv", help="write one row per face as CSV to this file")
     predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")
     predict.add_argument("--explain", metavar="DIR", help="write attention and Grad-CAM overlays per face (images, .keras models)")
-    predict.add_argument("--every", type=_positive_int, default=10, help="classify every Nth video frame (default: 10)")
+    predict.add_argument("--every", type=_positive_int, help="classify every Nth video frame (default: 10; 1 with --camera)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
     predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
     predict.add_argument(
@@ -187,7 +196,7 @@ def _add_predict(subcommands):
     )
     predict.add_argument("--overwrite", action="store_true", help="replace existing output files")
     predict.add_argument("--debug", action="store_true", help="show tracebacks")
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=_predict, check=_check_predict_sources, parser=predict)
 
 
 def _add_config_flags(parser):
@@ -371,19 +380,29 @@ def _export(arguments):
     return 0
 
 
+def _check_predict_sources(arguments):
+    if bool(arguments.paths) == (arguments.camera is not None):
+        arguments.parser.error("give PATHs to read or --camera INDEX, one of the two")
+
+
 def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer, load_classifier
     from keras_fer.inference.explain import GRAD_CAM
-    from keras_fer.inference.predict_command import Progress, format_table, predict_files, printable, write_csv, write_json
+    from keras_fer.inference.predict_command import Progress, format_table, predict_camera, predict_files, printable, write_csv, write_json
 
     _check_outputs(arguments)
     recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift)
+    if arguments.explain and arguments.camera is not None:
+        raise ValueError("--explain works on image files, not on --camera")
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
     if arguments.explain:
         check_tensorflow_backend(GRAD_CAM)
-    records, problems = predict_files(recognizer, arguments.paths, arguments.every, arguments.annotate, arguments.explain, Progress(0))
+    if arguments.camera is not None:
+        records, problems = predict_camera(recognizer, arguments.camera, arguments.every or 1, arguments.annotate), []
+    else:
+        records, problems = predict_files(recognizer, arguments.paths, arguments.every or 10, arguments.annotate, arguments.explain, Progress(0))
     if arguments.json:
         write_json(records, arguments.json)
     if arguments.csv:

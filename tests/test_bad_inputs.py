@@ -1193,7 +1193,9 @@ def test_a_failed_train_leaves_no_runs_folder(tmp_path, capsys):
         (["export", "m.keras"], ["the following arguments are required: --out"]),
         (["export", "m.keras", "--out", "x", "--format", "onnx"], ["argument --format: invalid choice: 'onnx'"]),
         (["study", "s", "--jobs", "0"], ["argument --jobs: must be a positive integer, got '0'"]),
-        (["predict"], ["the following arguments are required: PATH"]),
+        (["predict"], ["give PATHs to read or --camera INDEX, one of the two"]),
+        (["predict", "a.png", "--camera", "0"], ["give PATHs to read or --camera INDEX, one of the two"]),
+        (["predict", "--camera", "-1"], ["argument --camera: must be a non-negative integer, got '-1'"]),
         (["fly"], ["argument COMMAND: invalid choice: 'fly'"]),
     ],
     ids=lambda value: (

@@ -97,3 +97,39 @@ def test_overlap_of_boxes():
     assert overlap((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert overlap((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
     assert overlap((0, 0, 10, 10), (0, 5, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_predict_camera_stops_cleanly_on_ctrl_c_keeping_what_it_wrote(tmp_path, monkeypatch, capsys):
+    import json
+
+    import cv2
+
+    from keras_fer.cli import main
+
+    def two_frames_then_ctrl_c(self, source, every, batch_frames, smoothing, keep_frames):
+        assert (source, every, batch_frames, keep_frames) == (0, 1, 1, True)
+        for index in range(2):
+            frame = np.full((48, 64, 3), 100, "uint8")
+            yield {"frame_index": index, "time": index / 10, "faces": [], "frame": frame}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Recognizer, "stream", two_frames_then_ctrl_c)
+    code = main(["predict", "--camera", "0", "--json", str(tmp_path / "faces.json"), "--annotate", str(tmp_path / "drawn")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "camera 0 frame 1 (0.1 s): no face" in out and "camera 0: stopped after 2 frames" in out
+    records = json.loads((tmp_path / "faces.json").read_text())
+    assert [(record["file"], record["frame"]) for record in records] == [("camera 0", 0), ("camera 0", 1)]
+    video = cv2.VideoCapture(str(tmp_path / "drawn" / "camera0.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+
+
+def test_predict_camera_that_cannot_be_opened_is_one_line(tmp_path, capsys):
+    from keras_fer.cli import main
+
+    assert main(["predict", "--camera", "99", "--json", str(tmp_path / "faces.json")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        error == "keras-fer predict: error: camera 99 cannot be opened; expected a connected camera index, or a video file or URL that OpenCV reads"
+    )
+    assert not (tmp_path / "faces.json").exists()

@@ -126,6 +126,42 @@ def _video(recognizer, path, name, every, annotate, progress, index):
     return records
 
 
+def predict_camera(recognizer, camera, every=1, annotate=None, smoothing=0.5, stream=None):
+    """Classifies the faces of a live camera until it stops or Ctrl-C, one line printed per processed frame.
+
+    Faces keep a `track` number while their box overlaps from frame to frame
+    and their scores are smoothed along it (`Recognizer.stream`). With
+    `annotate`, the processed frames, boxes and labels drawn, go to
+    `annotate/camera<index>.mp4`. Ctrl-C ends the stream cleanly: the video
+    is closed and the records so far are returned.
+
+    Returns:
+        The records, one per processed frame, as `predict_files` gives them.
+    """
+    import cv2
+
+    records, writer = [], None
+    name = f"camera {camera}"
+    target = Path(annotate) / f"camera{camera}.mp4" if annotate else None
+    try:
+        for result in recognizer.stream(camera, every=every, batch_frames=1, smoothing=smoothing, keep_frames=target is not None):
+            records.append({"file": name, "frame": result["frame_index"], "seconds": result["time"], "faces": result["faces"]})
+            labels = ", ".join(f"{face['track']}: {face['label']}" for face in result["faces"]) or "no face"
+            print(f"{name} frame {result['frame_index']} ({result['time']:.1f} s): {labels}", flush=True)
+            if target is not None:
+                rgb = result["frame"]
+                if writer is None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), DEFAULT_FPS / every, (rgb.shape[1], rgb.shape[0]))
+                writer.write(cv2.cvtColor(np.asarray(draw_faces(rgb, result["faces"])), cv2.COLOR_RGB2BGR))
+    except KeyboardInterrupt:
+        print(f"{name}: stopped after {len(records)} frames", flush=True)
+    finally:
+        if writer is not None:
+            writer.release()
+    return records
+
+
 def _video_writer(target, frame):
     """An mp4 writer at the video's frame rate (25 fps when the file does not say)."""
     import cv2

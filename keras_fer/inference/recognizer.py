@@ -134,14 +134,15 @@ class Recognizer:
         probabilities = self.predict_faces(crops) if crops else []
         return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
 
-    def stream(self, source, every=1, batch_frames=8, smoothing=0.0):
+    def stream(self, source, every=1, batch_frames=8, smoothing=0.0, keep_frames=False):
         """Yields `{frame_index, time, faces}` for every `every`-th frame of a camera, a video or frames in memory.
 
         See `keras_fer.inference.stream.stream`: `source` is a camera index,
         a video path or URL, or an iterable of uint8 frames; faces of
         `batch_frames` frames are classified together; each face carries a
         `track` number kept while its box overlaps from frame to frame, and
-        `smoothing` averages its scores along the track.
+        `smoothing` averages its scores along the track; `keep_frames`
+        adds each frame's RGB array to its result.
 
         Example:
 
@@ -152,7 +153,7 @@ class Recognizer:
         """
         from keras_fer.inference.stream import stream
 
-        return stream(self, source, every, batch_frames, smoothing)
+        return stream(self, source, every, batch_frames, smoothing, keep_frames)
 
     def explain(self, image, boxes=None):
         """The faces of a photo with heatmaps of where the model looked, left to right.

@@ -11,7 +11,7 @@ from keras_fer.validation import is_int, is_number
 MIN_OVERLAP = 0.3  # intersection over union that makes a face in one frame the same face in the next
 
 
-def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0):
+def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0, keep_frames=False):
     """Yields `{frame_index, time, faces}` for every `every`-th frame of `source`.
 
     Faces of `batch_frames` frames are classified in one batch, so results
@@ -29,6 +29,7 @@ def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0):
         every: process every `every`-th frame.
         batch_frames: processed frames whose faces are classified together.
         smoothing: weight in `[0, 1)` of a track's previous scores.
+        keep_frames: also give each result its RGB `frame` (to draw on).
 
     Yields:
         Dicts with `frame_index` (in the source), `time` (seconds from the
@@ -48,18 +49,18 @@ def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0):
             continue
         pending.append((index, seconds, _rgb(frame, index)))
         if len(pending) == batch_frames:
-            yield from _classified(recognizer, pending, tracker)
+            yield from _classified(recognizer, pending, tracker, keep_frames)
             pending = []
-    yield from _classified(recognizer, pending, tracker)
+    yield from _classified(recognizer, pending, tracker, keep_frames)
 
 
-def _classified(recognizer, pending, tracker):
+def _classified(recognizer, pending, tracker, keep_frames):
     boxes = [recognizer.detect(rgb) for _, _, rgb in pending]
     crops = [crop(rgb, box, recognizer.margin) for (_, _, rgb), frame_boxes in zip(pending, boxes) for box in frame_boxes]
     scores = iter(recognizer.predict_faces(crops) if crops else [])
-    for (index, seconds, _), frame_boxes in zip(pending, boxes):
+    for (index, seconds, rgb), frame_boxes in zip(pending, boxes):
         faces = tracker.update([(box, next(scores)) for box in frame_boxes], recognizer.class_names)
-        yield {"frame_index": index, "time": seconds, "faces": faces}
+        yield {"frame_index": index, "time": seconds, "faces": faces, **({"frame": rgb} if keep_frames else {})}
 
 
 def _rgb(frame, index):
