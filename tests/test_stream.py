@@ -6,15 +6,8 @@ import pytest
 from keras_fer import Recognizer
 from keras_fer.inference.classifiers import Classifier
 from keras_fer.inference.stream import overlap
+from tests.test_recognizer import BRIGHTNESS, _mean_brightness
 from tests.testing import BoxDetector
-
-
-def _mean_brightness(faces):
-    mean = faces.reshape(len(faces), -1).mean(axis=1, keepdims=True) / 255.0
-    return np.concatenate([mean, 1 - mean], axis=1).astype("float32")
-
-
-BRIGHTNESS = Classifier(_mean_brightness, (16, 16, 1), ["bright", "dark"], None)
 
 
 class MovingFace:
