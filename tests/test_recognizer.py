@@ -213,3 +213,19 @@ def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused():
         Recognizer(model="ferplus9")
     with pytest.raises(ValueError, match="Pass `classifier` or `model`, not both"):
         Recognizer(named.classifier, model="fer2013")
+
+
+def test_basic_classes_drop_contempt_and_renormalise():
+    from keras_fer.data import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT
+
+    scores = np.array([[0.1, 0, 0, 0.4, 0, 0, 0, 0.5]], "float32")
+    eight = Classifier(lambda faces: np.repeat(scores, len(faces), axis=0), (16, 16, 1), EXPRESSIONS_WITH_CONTEMPT, None)
+    faces = np.zeros((2, 16, 16), "uint8")
+    assert Recognizer(eight, detector=BoxDetector([])).predict_faces(faces).shape == (2, 8)
+    basic = Recognizer(eight, detector=BoxDetector([]), basic_classes=True)
+    assert basic.class_names == EXPRESSIONS
+    np.testing.assert_allclose(basic.predict_faces(faces), [[0.2, 0, 0, 0.8, 0, 0, 0]] * 2, atol=1e-6)
+    with pytest.raises(ValueError, match=r"The model's classes lack \['angry', 'disgust', .* Received: \('bright', 'dark'\)"):
+        Recognizer(BRIGHTNESS, detector=BoxDetector([]), basic_classes=True)
+    with pytest.raises(ValueError, match="`basic_classes` must be True or False. Received: basic_classes='yes'"):
+        Recognizer(eight, detector=BoxDetector([]), basic_classes="yes")

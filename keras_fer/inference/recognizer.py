@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.inference.classifiers import load_classifier
 from keras_fer.inference.detection import HaarFaceDetector
@@ -41,6 +42,10 @@ class Recognizer:
             keras-fer (`keras_fer.models.WEIGHTS`: `"fer2013"`) or the path
             of a `.keras`, SavedModel or `.tflite` model; default
             `keras_fer.inference.classifiers.DEFAULT_MODEL`.
+        basic_classes: report the 7 basic expressions
+            (`keras_fer.data.EXPRESSIONS`) for a model with more classes (the
+            8 with contempt): the others are dropped and the scores
+            renormalised (`keras_fer.data.classes.to_basic_classes`).
 
     Example:
 
@@ -51,7 +56,7 @@ class Recognizer:
     ```
     """
 
-    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0, model=None):
+    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0, model=None, basic_classes=False):
         if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
         if not is_int(batch_size, minimum=1, numpy=True):
@@ -61,6 +66,11 @@ class Recognizer:
         if classifier is not None and model is not None:
             raise ValueError(f"Pass `classifier` or `model`, not both. Received: model={model!r} and a classifier")
         self.classifier = classifier or load_classifier(model)
+        if not isinstance(basic_classes, (bool, np.bool_)):
+            raise ValueError(f"`basic_classes` must be True or False. Received: basic_classes={basic_classes!r}")
+        if basic_classes:
+            to_basic_classes(np.zeros((0, len(self.classifier.class_names))), self.classifier.class_names)  # fails now, not at the first face
+        self.basic_classes = bool(basic_classes)
         check_shift(shift, self.classifier.input_shape[:2])
         self.detector = detector or HaarFaceDetector()
         self.margin = margin
@@ -76,7 +86,7 @@ class Recognizer:
 
     @property
     def class_names(self):
-        return self.classifier.class_names
+        return EXPRESSIONS if self.basic_classes else self.classifier.class_names
 
     def predict_faces(self, faces):
         """Class probabilities `(n, num_classes)` of face crops of any size, gray or color.
@@ -116,7 +126,8 @@ class Recognizer:
     def _scores(self, faces):
         """The classifier's scores of a batch, or a `ValueError` when they are not one finite row per face."""
         scores = np.asarray(self.classifier(faces), "float32")
-        return checked_scores(scores, len(faces), len(self.class_names), getattr(self.classifier, "path", None))
+        scores = checked_scores(scores, len(faces), len(self.classifier.class_names), getattr(self.classifier, "path", None))
+        return to_basic_classes(scores, self.classifier.class_names) if self.basic_classes else scores
 
     def detect(self, rgb):
         """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
@@ -179,7 +190,9 @@ class Recognizer:
         if not crops:
             return []
         probabilities, attention, gradcam = self._explainer(np.stack([self._prepare(face, f"face {index + 1}") for index, face in enumerate(crops)]))
-        checked_scores(probabilities, len(crops), len(self.class_names), self.classifier.path)
+        checked_scores(probabilities, len(crops), len(self.classifier.class_names), self.classifier.path)
+        if self.basic_classes:
+            probabilities = to_basic_classes(probabilities, self.classifier.class_names)
         faces = []
         for index, (box, face) in enumerate(zip(boxes, crops)):
             size = (face.shape[1], face.shape[0])
