@@ -83,8 +83,8 @@ def main():
         print("| format | ms/face (batch 1) | img/s (batch 64) | size (MB) |")
         print("|---|---:|---:|---:|")
         for name, (run, path) in runners.items():
-            latency = median_seconds(lambda: run(one), arguments.repeats)
-            throughput = 64 / median_seconds(lambda: run(batch), max(arguments.repeats // 10, 3))
+            latency = median_seconds(lambda run=run: run(one), arguments.repeats)
+            throughput = 64 / median_seconds(lambda run=run: run(batch), max(arguments.repeats // 10, 3))
             print(f"| {name} | {latency * 1e3:.2f} | {throughput:.0f} | {size_mb(path):.2f} |", flush=True)
 
 
@@ -99,7 +99,7 @@ def compare_int8(model, other, faces, rounds, repeats):
         rounds_ms = [[], []]
         for _ in range(rounds):
             for index, run in enumerate(runners):
-                rounds_ms[index].append(median_seconds(lambda: run(one), repeats) * 1e3)
+                rounds_ms[index].append(median_seconds(lambda run=run: run(one), repeats) * 1e3)
     first, second = (float(np.median(times)) for times in rounds_ms)
     print(f"int8 TFLite, one CPU thread, {rounds} rounds of {repeats} calls in turns, median round")
     print(f"| model | ms/face (batch 1) |\n|---|---:|\n| {model.name} (--model) | {first:.3f} |\n| {other.name} (--compare) | {second:.3f} |")

@@ -41,7 +41,8 @@ def report(name, load, batch_size, epochs):
 
 
 def write_jpeg_faces(folder, count):
-    faces = make_faces(samples_per_class=count // 8, image_size=300, channels=3, seed=0, class_names=("happy", "sad", "angry", "fear", "disgust", "surprise", "neutral", "contempt"))
+    class_names = ("happy", "sad", "angry", "fear", "disgust", "surprise", "neutral", "contempt")
+    faces = make_faces(samples_per_class=count // 8, image_size=300, channels=3, seed=0, class_names=class_names)
     rows = ["subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"]
     for index, (image, label) in enumerate(zip(faces.images, faces.labels)):
         Image.fromarray(image).save(folder / f"{index}.jpg", quality=90)

@@ -1,6 +1,6 @@
 """Prints README's parameter table: every preset with and without CBAM and mixing.
 
-    python benchmarks/parameter_counts.py
+python benchmarks/parameter_counts.py
 """
 
 import numpy as np

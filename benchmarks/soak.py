@@ -52,7 +52,9 @@ def main():
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", CHILD, str(arguments.fits), str(arguments.width), arguments.jit],
-        env=environment, capture_output=True, text=True,
+        env=environment,
+        capture_output=True,
+        text=True,
     )
     finished = sum(line.startswith("fit ") for line in result.stdout.splitlines())
     seconds = time.perf_counter() - start

@@ -18,10 +18,10 @@ import time
 
 import keras
 import numpy as np
+from parameter_counts import trainable_parameters
 
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, from_preset
-from parameter_counts import trainable_parameters
 
 FER2013_TRAIN_IMAGES = 28_558
 VARIANTS = (

@@ -112,7 +112,6 @@ def torch_step(model, optimizer, images, targets):
 
 def child(variant, xla, rounds, steps, batch_size):
     """Times keras-fer and the twin in turns in this process; prints one JSON line."""
-    import keras
     import torch
 
     sys.path.insert(0, os.path.dirname(__file__))

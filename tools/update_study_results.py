@@ -32,7 +32,7 @@ def main():
     readme = (ROOT / "README.md").read_text()
     if marker in readme:
         before, rest = readme.split(marker)
-        after = rest[rest.index("<!-- /headline -->"):]
+        after = rest[rest.index("<!-- /headline -->") :]
         (ROOT / "README.md").write_text(before + marker + headline_table(study, target) + "\n" + after)
 
 
