@@ -1,4 +1,4 @@
-"""The `keras-fer` command: `train`, `evaluate`, `study`, `export` and `predict`."""
+"""The `keras-fer` command: `train`, `evaluate`, `prepare`, `study`, `export` and `predict`."""
 
 import argparse
 import json
@@ -43,6 +43,7 @@ def _parser():
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(subcommands)
     _add_evaluate(subcommands)
+    _add_prepare(subcommands)
     _add_study(subcommands)
     _add_export(subcommands)
     _add_predict(subcommands)
@@ -199,6 +200,28 @@ def _add_predict(subcommands):
     predict.set_defaults(run=_predict, check=_check_predict_sources, parser=predict)
 
 
+def _add_prepare(subcommands):
+    prepare = subcommands.add_parser(
+        "prepare",
+        help="decode a config's data once into ArrayRecord shards that training streams (for datasets larger than memory)",
+        description="Run a config's data section once: decode and check every image, resize it to the "
+        "model's input and write the splits as ArrayRecord shards with a manifest.json into --output. "
+        "Then train or evaluate with --set data.prepared=DIR: images are streamed from the shards, "
+        "memory does not grow with the dataset. Killed, the same command resumes, keeping finished shards.",
+    )
+    prepare.add_argument("config", help="preset name or YAML file whose data and model sections say what to prepare, at which size")
+    _add_config_flags(prepare)
+    prepare.add_argument("--output", required=True, help="folder to write (new or empty, or an unfinished preparation to resume)")
+    prepare.add_argument(
+        "--split", dest="splits", action="append", metavar="NAME", help="a split to prepare (repeatable; default: the train and validation splits)"
+    )
+    prepare.add_argument("--encoding", choices=("auto", "raw", "png"), default="auto", help="raw pixels or PNG (default auto: raw up to 64x64x3)")
+    prepare.add_argument("--shard-size", type=_positive_int, help="records per shard (default: about 64 MB of pixels)")
+    prepare.add_argument("--workers", type=_positive_int, help="threads decoding shards (default: one per CPU core)")
+    prepare.add_argument("--debug", action="store_true", help="show tracebacks")
+    prepare.set_defaults(run=_prepare)
+
+
 def _add_config_flags(parser):
     parser.add_argument(
         "--set",
@@ -282,6 +305,39 @@ def _train(arguments):
     print(
         f"Validation accuracy {report['accuracy']:.4f}, balanced accuracy {report['balanced_accuracy']:.4f}, "
         f"macro-F1 {report['macro_f1']:.4f}. Run written to {run_dir}"
+    )
+    return 0
+
+
+def _prepare(arguments):
+    import time
+
+    from keras_fer.data.prepared import prepare
+    from keras_fer.training.config import load_config, model_input_shape
+
+    config = load_config(arguments.config, _overrides(arguments, {"data.path": arguments.data}))
+    if config.data.prepared:
+        raise ValueError(
+            f"data.prepared is set ({config.data.prepared}): the config already reads a prepared dataset; prepare from its source config."
+        )
+    height, width, channels = model_input_shape(config.model)
+    start = time.perf_counter()
+    print(f"Preparing {config.name} at {height}x{width}x{channels} into {arguments.output}", flush=True)
+    manifest = prepare(
+        config.data,
+        arguments.output,
+        (height, width),
+        channels,
+        splits=arguments.splits,
+        encoding=arguments.encoding,
+        shard_size=arguments.shard_size,
+        workers=arguments.workers,
+        seed=config.training.seed,
+        verbose=True,
+    )
+    print(
+        f"Prepared {sum(split['examples'] for split in manifest['splits'].values())} images ({manifest['encoding']}) in "
+        f"{time.perf_counter() - start:.1f} s. Train with --set data.prepared={arguments.output}"
     )
     return 0
 

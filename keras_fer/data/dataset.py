@@ -1,6 +1,8 @@
 """`FERDataset`, the one return type of every keras-fer loader."""
 
 import concurrent.futures
+import contextlib
+import contextvars
 import csv
 import dataclasses
 import os
@@ -12,6 +14,8 @@ import numpy as np
 from keras_fer.data.images import DataError, read_image
 
 ON_ERROR = ("raise", "skip")
+# Set by `listing_records`: `decode_dataset` then returns the records it would decode.
+_listing = contextvars.ContextVar("keras_fer_listing_records", default=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +255,8 @@ def decode_dataset(paths, labels, sources, class_names, image_size, channels, po
             with the records left out.
         crop_boxes: optional face box per example.
     """
+    if _listing.get():
+        return RecordList(list(paths), np.asarray(labels), list(sources), tuple(class_names), tuple(policy.skipped), crop_boxes)
     images, kept = read_images(paths, tuple(image_size), channels, policy, crop_boxes)
     return FERDataset(
         images=images,
@@ -259,6 +265,51 @@ def decode_dataset(paths, labels, sources, class_names, image_size, channels, po
         sources=tuple(sources[i] for i in kept),
         skipped=tuple(policy.skipped),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordList:
+    """The image files a loader lists for one split, before any is decoded.
+
+    What `decode_dataset` returns inside `listing_records()`, so that
+    `keras_fer.data.prepare` decodes a split file by file with the loader's
+    own parsing, rather than all at once into memory.
+
+    Attributes:
+        files: image paths (or `(name, bytes)`), one per record.
+        labels: NumPy labels, one per record.
+        sources: where each record came from.
+        class_names: the dataset's class names.
+        skipped: `(source, problem)` of the records the listing skipped or left out.
+        crop_boxes: optional face box per record.
+    """
+
+    files: list
+    labels: np.ndarray
+    sources: list
+    class_names: tuple
+    skipped: tuple = ()
+    crop_boxes: list = None
+
+    def __len__(self):
+        return len(self.files)
+
+    def read(self, index, image_size, channels):
+        """The decoded image of record `index`, or the `DataError` that names why it cannot be read."""
+        try:
+            return read_image(self.files[index], image_size, channels, self.crop_boxes[index] if self.crop_boxes else None)
+        except DataError as error:
+            return error
+
+
+@contextlib.contextmanager
+def listing_records():
+    """Within the block, file-based loaders return a `RecordList` instead of decoding their images."""
+    token = _listing.set(True)
+    try:
+        yield
+    finally:
+        _listing.reset(token)
 
 
 def read_images(sources, image_size, channels, policy, crop_boxes=None):

@@ -4,11 +4,13 @@ Training (reports, distillation, studies) and inference (`Recognizer`) both
 average here, so a given `flip` / `shift` means the same views everywhere.
 """
 
-import dataclasses
-
 import numpy as np
 
+from keras_fer.data.dataset import FERDataset
 from keras_fer.validation import is_int
+
+# Batches of a prepared split whose test-time views are held in memory at once.
+CHUNK_BATCHES = 32
 
 
 def tta_views(images, flip=False, shift=0):
@@ -80,6 +82,15 @@ def average_over_views(predict, images, flip=False, shift=0):
     return probabilities.reshape(len(views), len(views[0]), -1).mean(axis=0)
 
 
+def _predict_views(model, images, labels, class_names, batch_size, flip, shift):
+    def predict(views):
+        repeats = len(views) // max(len(images), 1)
+        stacked = FERDataset(views, np.concatenate([labels] * repeats), class_names)
+        return model.predict(stacked.batches(batch_size), verbose=0)
+
+    return average_over_views(predict, images, flip, shift)
+
+
 def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
     """Class probabilities of a `keras_fer.data.FERDataset`, averaged over its test-time views.
 
@@ -87,16 +98,24 @@ def predict_probabilities(model, dataset, batch_size=64, flip=False, shift=0):
     prediction; otherwise the mean over the views `tta_views` makes (the
     images mirrored, moved by up to `shift` pixels, or both), which are
     held in memory together: 18 copies of the images with `flip=True,
-    shift=2`. A model that predicts NaN or infinite scores is a
+    shift=2` (of `CHUNK_BATCHES` batches at a time for a prepared split,
+    whose images stay on disk). A model that predicts NaN or infinite scores is a
     `ValueError`, not a report of its argmax.
     """
 
-    def predict(images):
-        repeats = len(images) // max(dataset.num_examples, 1)
-        stacked = dataclasses.replace(dataset, images=images, labels=np.concatenate([dataset.labels] * repeats), sources=(), skipped=())
-        return model.predict(stacked.batches(batch_size), verbose=0)
-
-    probabilities = average_over_views(predict, dataset.images, flip, shift)
+    if isinstance(dataset.images, np.ndarray):
+        probabilities = _predict_views(model, dataset.images, dataset.labels, dataset.class_names, batch_size, flip, shift)
+    elif not (flip or shift):
+        probabilities = model.predict(dataset.batches(batch_size), verbose=0)
+    else:  # images streamed from shards (a prepared split): their views are made chunk by chunk
+        step = CHUNK_BATCHES * batch_size
+        chunks = [
+            _predict_views(
+                model, dataset.images[start : start + step], dataset.labels[start : start + step], dataset.class_names, batch_size, flip, shift
+            )
+            for start in range(0, dataset.num_examples, step)
+        ]
+        probabilities = np.concatenate(chunks) if chunks else np.zeros((0, len(dataset.class_names)), "float32")
     bad = ~np.isfinite(probabilities).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])

@@ -59,7 +59,13 @@ def _field(default, choices=None, minimum=None, maximum=None, keywords_of=None, 
 
 @dataclasses.dataclass
 class DataConfig:
-    """Keyword arguments of `keras_fer.training.load_splits`."""
+    """Keyword arguments of `keras_fer.training.load_splits`.
+
+    `prepared` names a folder written by `keras-fer prepare` from a data
+    section like this one: the splits are then streamed from its shards,
+    and `dataset`, `path`, `options` and `on_error` (applied when it was
+    prepared) are not read again.
+    """
 
     dataset: str = _field("synthetic", choices=tuple(DATASETS))
     path: typing.Optional[str] = _field(None)
@@ -69,6 +75,7 @@ class DataConfig:
     options: dict = _field({})
     label_noise: float = _field(0.0, minimum=0.0, maximum=0.95)
     label_noise_seed: int = _field(0, minimum=0)
+    prepared: typing.Optional[str] = _field(None)
 
 
 @dataclasses.dataclass
@@ -164,6 +171,11 @@ class Config:
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     name: str = "custom"
+
+
+def model_input_shape(model):
+    """`(height, width, channels)` of the model a config's `model` section builds."""
+    return tuple(model.input_shape or PRESETS[model.preset].arguments["input_shape"])
 
 
 SECTIONS = {field.name: field.type for field in dataclasses.fields(Config) if field.name != "name"}

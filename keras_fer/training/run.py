@@ -15,8 +15,8 @@ import numpy as np
 from keras_fer.backend import check_tensorflow_backend
 from keras_fer.data.label_noise import flipped_examples
 from keras_fer.files import atomic_write, remove_temporaries
-from keras_fer.models import PRESETS, WEIGHTS, from_preset
-from keras_fer.training.config import check_model_file, write_config
+from keras_fer.models import WEIGHTS, from_preset
+from keras_fer.training.config import check_model_file, model_input_shape, write_config
 from keras_fer.training.distillation import check_teachers, distillation_targets
 from keras_fer.training.fit import fit
 from keras_fer.training.report import write_report
@@ -84,7 +84,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
 def _train(config, run_dir, verbose, targets):
     settings = config.training
     keras.utils.set_random_seed(settings.seed)
-    input_shape = tuple(config.model.input_shape or PRESETS[config.model.preset].arguments["input_shape"])
+    input_shape = model_input_shape(config.model)
     train_split, validation_split = load_splits(
         **dataclasses.asdict(config.data), image_size=input_shape[:2], channels=input_shape[2], seed=settings.seed
     )

@@ -4,6 +4,7 @@ import numpy as np
 
 from keras_fer.data.images import DataError
 from keras_fer.data.label_noise import flip_labels
+from keras_fer.data.prepared import load_prepared
 from keras_fer.data.registry import load_split
 
 
@@ -16,6 +17,7 @@ def load_splits(
     options=None,
     label_noise=0.0,
     label_noise_seed=0,
+    prepared=None,
     image_size=(48, 48),
     channels=1,
     seed=0,
@@ -50,6 +52,10 @@ def load_splits(
             uniformly at random (`keras_fer.data.label_noise.flip_labels`),
             for label-noise studies; validation labels stay clean.
         label_noise_seed: seed of that flip.
+        prepared: a folder from `keras_fer.data.prepare` holding both
+            splits, streamed from there (`dataset`, `path`, `options` and
+            `on_error` were applied when it was prepared); its images must
+            have the size and channels the model takes.
         image_size: `(height, width)` the model takes.
         channels: channels the model takes.
         seed: seed of the synthetic faces.
@@ -63,10 +69,18 @@ def load_splits(
             validation split is empty: nothing to train or validate on,
             whatever `on_error` skipped.
     """
-    train = load_split(dataset, path, train_split, on_error, options, image_size, channels, seed)
-    check_training_split(train, path or dataset, train_split)
-    validation = load_split(dataset, path, validation_split, on_error, options, image_size, channels, seed)
-    check_not_empty(validation, path or dataset, validation_split, "the validation split")
+    if prepared:
+        where = prepared
+        train = load_prepared_split(prepared, train_split, image_size, channels)
+    else:
+        where = path or dataset
+        train = load_split(dataset, path, train_split, on_error, options, image_size, channels, seed)
+    check_training_split(train, where, train_split)
+    if prepared:
+        validation = load_prepared_split(prepared, validation_split, image_size, channels)
+    else:
+        validation = load_split(dataset, path, validation_split, on_error, options, image_size, channels, seed)
+    check_not_empty(validation, where, validation_split, "the validation split")
     if label_noise:
         train, _ = flip_labels(train, label_noise, label_noise_seed)
     return train, validation
@@ -74,8 +88,22 @@ def load_splits(
 
 def load_config_split(data, split, image_size, channels, seed=0):
     """One split of a config's `data` section (a `keras_fer.training.config.DataConfig`); a `DataError` when it is empty."""
-    dataset = load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
-    check_not_empty(dataset, data.path or data.dataset, split, "the data split")
+    if data.prepared:
+        dataset = load_prepared_split(data.prepared, split, image_size, channels)
+    else:
+        dataset = load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
+    check_not_empty(dataset, data.prepared or data.path or data.dataset, split, "the data split")
+    return dataset
+
+
+def load_prepared_split(prepared, split, image_size, channels):
+    """One split of a prepared dataset; a `ValueError` unless its images are `image_size` with `channels`."""
+    dataset = load_prepared(prepared, split)
+    if (*dataset.image_size, dataset.channels) != (*image_size, channels):
+        raise ValueError(
+            f"data.prepared: {prepared} holds {dataset.image_size[0]}x{dataset.image_size[1]}x{dataset.channels} images; the model takes "
+            f"{image_size[0]}x{image_size[1]}x{channels}: prepare the data again with this model's config"
+        )
     return dataset
 
 
