@@ -131,6 +131,7 @@ class TrainingConfig:
 
     epochs: int = _field(12, minimum=1)
     batch_size: int = _field(64, minimum=1)
+    steps_per_epoch: typing.Optional[int] = _field(None, minimum=1)
     monitor: str = _field("val_balanced_accuracy", choices=MONITORS)
     augmentation: typing.Union[bool, dict] = _field(True, keywords_of=augment.augmentation)
     early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)

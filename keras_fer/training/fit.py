@@ -30,6 +30,7 @@ def fit(
     optimizer=None,
     epochs=12,
     batch_size=64,
+    steps_per_epoch=None,
     monitor="val_balanced_accuracy",
     augmentation=True,
     early_stopping_patience=None,
@@ -59,6 +60,9 @@ def fit(
         loss: keyword arguments of `ClassBalancedLoss` besides the counts.
         optimizer: keyword arguments of `make_optimizer` besides the length.
         epochs, batch_size: length of the training and examples per step.
+        steps_per_epoch: batches per epoch, when fewer than one pass over
+            the training split (a large prepared dataset validated more
+            often, or a benchmark of a few steps); `None` for whole passes.
         monitor: the validation metric that picks the best model, or
             `"last"` to keep the last epoch's model (no choice made on the
             validation split, as in an ablation that reports it).
@@ -93,7 +97,8 @@ def fit(
     # Whole batches only (one XLA compilation of the train step, see
     # `FERDataset.batches`), unless the split is smaller than one batch.
     drop_remainder = train.num_examples >= batch_size
-    steps_per_epoch = train.num_examples // batch_size if drop_remainder else 1
+    passes = train.num_examples // batch_size if drop_remainder else 1
+    steps_per_epoch = min(steps_per_epoch, passes) if steps_per_epoch else passes
     num_classes = model.output_shape[-1]
     model.compile(
         make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
@@ -116,6 +121,7 @@ def fit(
         train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed, drop_remainder=drop_remainder),
         validation_data=validation.batches(batch_size),
         epochs=epochs,
+        steps_per_epoch=steps_per_epoch if steps_per_epoch < passes else None,
         callbacks=callbacks,
         shuffle=False,
         verbose=verbose,
