@@ -81,7 +81,7 @@ class FERDataset:
         if tuple(model.input_shape[1:]) != (*self.image_size, self.channels):
             raise ValueError(f"The model takes {model.input_shape[1:]} images but the dataset has {(*self.image_size, self.channels)}")
 
-    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False):
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None):
         """`(float32 pixels in [0, 255], labels)` batches for `fit`, `predict` and `evaluate`.
 
         A `tf.data.Dataset` on the TensorFlow backend; on the others (JAX,
@@ -101,9 +101,17 @@ class FERDataset:
                 compiled separately, so a last partial batch costs two more
                 XLA compilations of the train step; reshuffling puts the
                 left-out examples back into later epochs).
+            pad_to_multiple: on backends other than TensorFlow, pad the
+                last batch to a multiple of this many examples, with
+                sample weights `(images, labels, weights)` that are 0 for
+                the padding and 1 elsewhere: data parallelism on JAX
+                (`keras.distribution.DataParallel`) needs batches that
+                divide by its number of devices.
         """
         if keras.backend.backend() != "tensorflow":
-            return _Batches(self, batch_size, shuffle, augmentation, seed, drop_remainder)
+            return _Batches(self, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple)
+        if pad_to_multiple and pad_to_multiple > 1:
+            raise ValueError("`pad_to_multiple` is for backends other than TensorFlow, whose strategies take batches of any size.")
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
@@ -119,8 +127,9 @@ class FERDataset:
 class _Batches(keras.utils.PyDataset):
     """`FERDataset.batches` without TensorFlow: slices of the arrays, reshuffled after each epoch."""
 
-    def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder):
+    def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple=None):
         super().__init__()
+        self.pad_to_multiple = pad_to_multiple
         self.images, self.labels = dataset.images, dataset.labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.augment = None if augmentation is None else _compiled(augmentation, dataset.images.shape[1:])
@@ -139,11 +148,23 @@ class _Batches(keras.utils.PyDataset):
         images = self.images[chosen].astype("float32")
         if self.augment is not None:
             images = self.augment(images)
-        return images, self.labels[chosen]
+        return padded(images, self.labels[chosen], self.pad_to_multiple)
 
     def on_epoch_end(self):
         if self.shuffle:
             self.order = self.rng.permutation(len(self.order))
+
+
+def padded(images, labels, multiple):
+    """`(images, labels)`, or, given `multiple`, `(images, labels, weights)` padded to a multiple of it with weight-0 copies of the first example."""
+    if not multiple:
+        return images, labels
+    missing = -len(images) % multiple
+    weights = np.concatenate([np.ones(len(images), "float32"), np.zeros(missing, "float32")])
+    if missing:
+        images = np.concatenate([images, np.repeat(np.asarray(images[:1]), missing, axis=0)])
+        labels = np.concatenate([labels, np.repeat(labels[:1], missing, axis=0)])
+    return images, labels, weights
 
 
 def _compiled(augmentation, image_shape):

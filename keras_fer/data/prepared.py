@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_fer.data.dataset import FERDataset, RecordList, _compiled, listing_records
+from keras_fer.data.dataset import FERDataset, RecordList, _compiled, listing_records, padded
 from keras_fer.data.images import DataError, check_image_format
 from keras_fer.files import atomic_path, atomic_write, remove_temporaries
 from keras_fer.version import __version__
@@ -472,7 +472,7 @@ class PreparedDataset(FERDataset):
     `fit`, `evaluate` and `predict` take it like any `FERDataset`.
     """
 
-    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False):
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None):
         """`(float32 pixels, labels)` batches streamed from the shards; see `FERDataset.batches`.
 
         Each pass reads the records in a new order when `shuffle` is set
@@ -484,7 +484,9 @@ class PreparedDataset(FERDataset):
         """
         reader = _EpochReader(self.images, self.labels, batch_size, shuffle, seed, drop_remainder)
         if keras.backend.backend() != "tensorflow":
-            return _StreamedBatches(reader, augmentation)
+            return _StreamedBatches(reader, augmentation, pad_to_multiple)
+        if pad_to_multiple and pad_to_multiple > 1:
+            raise ValueError("`pad_to_multiple` is for backends other than TensorFlow, whose strategies take batches of any size.")
         import tensorflow as tf
 
         label_spec = tf.TensorSpec((None, *self.labels.shape[1:]), tf.as_dtype(self.labels.dtype))
@@ -550,8 +552,9 @@ class _EpochReader:
 class _StreamedBatches(keras.utils.PyDataset):
     """`PreparedDataset.batches` without TensorFlow: a `keras.utils.PyDataset` over `_EpochReader` passes, read on threads."""
 
-    def __init__(self, reader, augmentation):
+    def __init__(self, reader, augmentation, pad_to_multiple=None):
         super().__init__(workers=reader.threads, use_multiprocessing=False)
+        self.pad_to_multiple = pad_to_multiple
         self.reader, self.pass_number = reader, 0
         self.current = reader.batched(0)
         self.augment = None if augmentation is None else _compiled(augmentation, reader.images.image_shape)
@@ -568,7 +571,7 @@ class _StreamedBatches(keras.utils.PyDataset):
         if self.augment is not None:
             with self.lock:  # the augmentation's random state advances once per batch
                 images = self.augment(images)
-        return images, labels
+        return padded(images, labels, self.pad_to_multiple)
 
     def on_epoch_end(self):
         self.pass_number += 1

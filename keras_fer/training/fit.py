@@ -94,16 +94,27 @@ def fit(
     train.check_model(model)
     validation.check_model(model)
     validation = _labels_like(train, validation)
+    devices = data_parallel_devices()
+    if devices > 1 and (batch_size % devices or train.num_examples < batch_size):
+        raise ValueError(
+            f"training.batch_size must be a multiple of the {devices} devices that training.distribute trains on, and at most the "
+            f"{train.num_examples} training images. Received: batch_size={batch_size}"
+        )
     # Whole batches only (one XLA compilation of the train step, see
     # `FERDataset.batches`), unless the split is smaller than one batch.
     drop_remainder = train.num_examples >= batch_size
     passes = train.num_examples // batch_size if drop_remainder else 1
     steps_per_epoch = min(steps_per_epoch, passes) if steps_per_epoch else passes
     num_classes = model.output_shape[-1]
+    metrics = ["accuracy", BalancedAccuracy(num_classes), MacroF1(num_classes)]
+    # Padded validation batches (see `data_parallel_devices`) carry weights 0 for the padding: the
+    # loss and the metrics weigh by them. Training batches carry none, so training is unchanged.
+    padding = {"reduction": "mean_with_sample_weight"} if devices > 1 else {}
     model.compile(
         make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
-        ClassBalancedLoss(train.class_counts, **(loss or {})),
-        metrics=["accuracy", BalancedAccuracy(num_classes), MacroF1(num_classes)],
+        ClassBalancedLoss(train.class_counts, **(loss or {}), **padding),
+        metrics=None if padding else metrics,
+        weighted_metrics=metrics if padding else None,
         jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
     )
     _build_training_state(model, train)
@@ -119,7 +130,7 @@ def fit(
         augment = default_augmentation(seed=seed) if augmentation else None
     history = model.fit(
         train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed, drop_remainder=drop_remainder),
-        validation_data=validation.batches(batch_size),
+        validation_data=validation.batches(batch_size, pad_to_multiple=devices if devices > 1 else None),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch if steps_per_epoch < passes else None,
         callbacks=callbacks,
@@ -128,6 +139,16 @@ def fit(
     )
     save_for_inference(keras.models.load_model(run_dir / MODEL_FILE), run_dir / MODEL_FILE)
     return history
+
+
+def data_parallel_devices():
+    """The number of devices a JAX `keras.distribution.DataParallel` in effect splits each batch over; 1 without one."""
+    if keras.backend.backend() != "jax":
+        return 1
+    distribution = keras.distribution.distribution()
+    if isinstance(distribution, keras.distribution.DataParallel):
+        return int(np.prod(distribution.device_mesh.shape))
+    return 1
 
 
 def _build_training_state(model, train):

@@ -208,18 +208,35 @@ def _load_initial_weights(model, path):
 
 
 def distribution_strategy(distribute="auto"):
-    """`MirroredStrategy` over the GPUs when there are several (or over the CPUs with `"mirrored"`).
+    """How `train` spreads each batch over devices: synchronous data parallelism, on the backend's own engine.
 
-    `"auto"`: mirrored when more than one GPU is visible, else the default
-    strategy; `"mirrored"`: over all GPUs, or all logical CPUs when there is
-    no GPU (training on CPU replicas runs without XLA, which cannot place
-    their variables); `"none"`: the default strategy. Strategies are
-    TensorFlow's: on the other backends `"auto"` and `"none"` train on one
-    device and `"mirrored"` is an error.
+    TensorFlow: `"mirrored"` is a `tf.distribute.MirroredStrategy` over all
+    GPUs, or all logical CPUs when there is no GPU (training on CPU
+    replicas runs without XLA, which cannot place their variables);
+    `"auto"` is mirrored when more than one GPU is visible, else the
+    default strategy. JAX: `"mirrored"` is a
+    `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
+    (the accelerators, or the CPU devices when there are none, e.g. with
+    `XLA_FLAGS=--xla_force_host_platform_device_count=2`); `"auto"` is that
+    when more than one accelerator is visible. `"none"` is one device.
+    The batch size must divide by the number of devices on JAX; `fit`
+    pads validation batches to a multiple of it (the padding weighs
+    nothing in the metrics).
+
+    Returns:
+        An object with `scope()` (a context manager to build and train
+        in) and `num_replicas_in_sync`.
     """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        accelerators = [device for device in devices if not device.lower().startswith("cpu")]
+        if distribute == "mirrored" or (distribute == "auto" and len(accelerators) > 1):
+            return _DataParallel(devices)
+        return _OneDevice()
     if distribute == "mirrored":
         check_tensorflow_backend("training.distribute: 'mirrored'")
-    if keras.backend.backend() != "tensorflow":
+    if backend != "tensorflow":
         return _OneDevice()
     import tensorflow as tf
 
@@ -241,6 +258,17 @@ class _OneDevice:
         return contextlib.nullcontext()
 
 
+class _DataParallel:
+    """`keras.distribution.DataParallel` over `devices`, with a strategy's two members that `train` uses (JAX)."""
+
+    def __init__(self, devices):
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.num_replicas_in_sync = len(devices)
+
+    def scope(self):
+        return self.distribution.scope()
+
+
 @contextlib.contextmanager
 def _precision(policy):
     """Sets the global dtype policy for the block, then restores it."""
@@ -258,7 +286,7 @@ def _fit_arguments(settings, strategy):
     arguments = dataclasses.asdict(settings)
     for key in ("mixed_precision", "distribute"):
         arguments.pop(key)
-    if strategy.num_replicas_in_sync > 1:
+    if strategy.num_replicas_in_sync > 1 and keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # only TensorFlow's strategies have replicas
 
         if not tf.config.list_logical_devices("GPU"):
