@@ -40,7 +40,7 @@ def test_command_lines_parse():
 
     lines = [line for block in re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL) for line in block.splitlines()]
     commands = [line.split("#")[0].split()[1:] for line in lines if line.startswith("keras-fer ")]
-    assert {command[0] for command in commands} == {"train", "evaluate", "study", "predict", "export"}
+    assert {command[0] for command in commands} == {"train", "evaluate", "prepare", "study", "predict", "export"}
     for command in commands:
         assert _parser().parse_args(command).run is not None
 
