@@ -2,9 +2,6 @@
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,7 +11,7 @@ from keras_fer.data import FERDataset
 from keras_fer.data.dataset import _Batches
 from keras_fer.training import load_config
 from keras_fer.training.splits import load_splits
-from tests.testing import SMALL, WITHOUT_TENSORFLOW
+from tests.testing import SMALL, WITHOUT_TENSORFLOW, run_on_jax
 
 
 class Doubling(keras.layers.Layer):
@@ -92,17 +89,7 @@ print(json.dumps({"mirrored": mirrored, "tensorflow": "tensorflow" in sys.module
 def test_training_on_jax_without_tensorflow(tmp_path):
     # Compiled: op by op, JAX compiles every op on its own, which takes longer than compiling the step once.
     settings = [*SMALL, "training.jit_compile=true", "training.epochs=2", "training.recalibrate_batch_norm=2", "loss.weighting=effective_number"]
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", ON_JAX, str(tmp_path / "run"), *settings],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environment,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_jax(ON_JAX, [tmp_path / "run", *settings], cwd=tmp_path)
     assert outcome["mirrored"] == ["DataParallel", 1]
     assert not outcome["tensorflow"] and outcome["same"] and outcome["changed"]
     (mean, variance, momentum), (expected_mean, expected_variance, expected_momentum) = outcome["recalibrated"], outcome["expected"]

@@ -1,17 +1,13 @@
 """Data parallelism on JAX: `training.distribute: mirrored` is a `keras.distribution.DataParallel` over the devices."""
 
 import csv
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from keras_fer.data import FERDataset
 from keras_fer.data.dataset import _Batches, padded
-from tests.testing import SMALL, WITHOUT_TENSORFLOW
+from tests.testing import SMALL, WITHOUT_TENSORFLOW, run_on_jax
 
 
 def test_padded_batches_weigh_the_padding_zero():
@@ -59,18 +55,8 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "devices": devices,
 
 @pytest.mark.slow
 def test_data_parallel_training_on_two_jax_devices(tmp_path):
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     settings = [*SMALL, "training.jit_compile=true", "training.epochs=1"]  # 21 validation faces: the last batch of 16 is padded
-    result = subprocess.run(
-        [sys.executable, "-c", ON_TWO_DEVICES, str(tmp_path / "run"), *settings],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environment,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_jax(ON_TWO_DEVICES, [tmp_path / "run", *settings], cwd=tmp_path, devices=2)
     assert outcome["replicas"] == 2 and outcome["devices"] == ["cpu:0", "cpu:1"] and not outcome["tensorflow"]
     assert outcome["identical"]  # every weight has one copy per device, and the copies are equal after training
     assert outcome["odd"].startswith("training.batch_size must be a multiple of the 2 devices") and "batch_size=15" in outcome["odd"]

@@ -1,10 +1,6 @@
 """Prepared datasets: `prepare` writes ArrayRecord shards that stream back the loaders' pixels and labels."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,7 +14,7 @@ from keras_fer.training import load_config, train
 from keras_fer.training.splits import load_splits
 from tests.test_ferplus import write_ferplus
 from tests.test_rafdb_affectnet import write_affectnet
-from tests.testing import WITHOUT_TENSORFLOW
+from tests.testing import WITHOUT_TENSORFLOW, run_on_jax
 from tests.testing_data import FER2013, needs_fer2013
 
 
@@ -271,12 +267,7 @@ print(json.dumps({"same": bool((plain == dataset.images[:]).all()), "batches": l
 def test_batches_on_jax_without_tensorflow(tmp_path):
     faces = write_folders(tmp_path / "faces", per_class=(6, 5, 5, 5, 5, 5, 5))
     prepare(folder_data(faces), tmp_path / "prepared", (48, 48), 1, shard_size=8)
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", ON_JAX, str(tmp_path / "prepared")], capture_output=True, text=True, timeout=300, env=environment, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_on_jax(ON_JAX, [tmp_path / "prepared"], cwd=tmp_path, timeout=300)
     assert outcome == {"same": True, "batches": 4, "float": "float32", "labels": outcome["labels"], "tensorflow": False}
     assert sum(outcome["labels"]) == 32 and all(count <= expected for count, expected in zip(outcome["labels"], (6, 5, 5, 5, 5, 5, 5)))
 

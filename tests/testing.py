@@ -3,6 +3,9 @@
 import copy
 import csv
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -24,6 +27,23 @@ class NoTensorFlow:
 
 sys.meta_path.insert(0, NoTensorFlow())
 """
+
+
+def run_on_jax(script, arguments, cwd, devices=1, timeout=600):
+    """Runs `script` (Python source ending in a line of JSON) on JAX's CPU in a fresh interpreter; returns that JSON.
+
+    `devices` > 1 splits the CPU into that many JAX devices
+    (`--xla_force_host_platform_device_count`). A failed run fails the
+    test with the end of its standard error.
+    """
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    if devices > 1:
+        environment["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    result = subprocess.run(
+        [sys.executable, "-c", script, *map(str, arguments)], capture_output=True, text=True, timeout=timeout, env=environment, cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def tiny_resnet(**overrides):
