@@ -266,7 +266,7 @@ def _train(arguments):
     from keras_fer.files import first_missing
     from keras_fer.training import load_config, train
     from keras_fer.training.distillation import check_teachers
-    from keras_fer.training.run import check_initial_weights
+    from keras_fer.training.run import check_initial_weights, worker_task
     from keras_fer.training.run_directory import describe_resume, resolve_run_directory
 
     config = load_config(
@@ -286,6 +286,12 @@ def _train(arguments):
     # train() checks these too, but after resolve_run_directory has made the folder: fail before that.
     check_initial_weights(config.model.weights)
     check_teachers(config.distillation.teachers)
+    task = worker_task(config)
+    if task is not None and not task.chief:  # the chief writes the run directory
+        print(f"Training {config.name} as {task.type} {task.index} of the run in {config.output.path}", flush=True)
+        train(config, verbose=2 if not sys.stdout.isatty() else "auto")
+        print(f"Done: {task.type} {task.index}; the chief writes the run to {config.output.path}")
+        return 0
     created = first_missing(config.output.path if config.output.path is not None else "runs")
     try:
         run_dir = resolve_run_directory(config)

@@ -648,7 +648,7 @@ SET_CASES = [
     ("training.seed=-1", ["`--set training.seed` must lie in [0, inf]"]),
     ("training.monitor=val_auc", ["`--set training.monitor` must be one of", "Received: 'val_auc'"]),
     ("training.mixed_precision=float8", ["`--set training.mixed_precision` must be one of", "'float8'"]),
-    ("training.distribute=tpu", ["`--set training.distribute` must be one of ['auto', 'mirrored', 'none']"]),
+    ("training.distribute=tpu", ["`--set training.distribute` must be one of ['auto', 'mirrored', 'multi_worker', 'none']"]),
     ("training.jit_compile=maybe", ["`--set training.jit_compile` must be bool. Received: 'maybe'"]),
     ("training.augmentation={bogus: 1}", ["`--set training.augmentation`: unknown key(s) ['bogus']"]),
     ("training.augmentation={noise_stddev: -1}", ["`--set training.augmentation`:", "Received: stddev=-1"]),

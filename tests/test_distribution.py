@@ -1,13 +1,20 @@
 """Data parallelism on JAX: `training.distribute: mirrored` is a `keras.distribution.DataParallel` over the devices."""
 
 import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
+from keras_fer import files
 from keras_fer.data import FERDataset
 from keras_fer.data.dataset import _Batches, padded
-from tests.testing import SMALL, WITHOUT_TENSORFLOW, run_on_jax
+from tests.testing import RUN_FILES, SMALL, WITHOUT_TENSORFLOW, run_on_jax
 
 
 def test_padded_batches_weigh_the_padding_zero():
@@ -76,3 +83,106 @@ def test_data_parallel_training_on_two_jax_devices(tmp_path):
     # The same 21 faces and weights (the report rounds to 4 decimals): the padded validation batch counted only its 5 faces.
     assert float(row["val_accuracy"]) == pytest.approx(outcome["accuracy"], abs=5e-5)
     assert float(row["val_balanced_accuracy"]) == pytest.approx(outcome["balanced_accuracy"], abs=5e-5)
+
+
+WORKER = """
+import json, os, sys
+import numpy as np
+index, ports, run = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}})
+import keras_fer.training.run as run_module
+from keras_fer.training import load_config, train
+fit = run_module.fit
+def fit_and_keep_the_weights(model, *arguments, **keywords):
+    history = fit(model, *arguments, **keywords)
+    np.savez(f"{run}-weights-{index}.npz", **{weight.path: weight.numpy() for weight in model.weights})
+    with open(f"{run}-epochs-{index}.json", "w") as file:
+        json.dump(history.epoch, file)
+    return history
+run_module.fit = fit_and_keep_the_weights
+config = load_config("synthetic", sys.argv[4:] + ["training.distribute=multi_worker", "output.path=" + run])
+run_dir, report = train(config, verbose=0)
+print(json.dumps({"report": report is not None}))
+"""
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("localhost", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ",".join(map(str, ports))
+
+
+def start_workers(tmp_path, settings, pause=None):
+    ports = free_ports(2)
+    workers = []
+    for index in range(2):
+        environment = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        if pause and index == 0:
+            environment[files.PAUSE_VARIABLE] = pause
+        arguments = [sys.executable, "-c", WORKER, str(index), ports, str(tmp_path / "run"), *settings]
+        workers.append(subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd=tmp_path))
+    return workers
+
+
+@pytest.mark.slow
+def test_two_workers_train_in_step_and_resume_after_a_worker_is_killed(tmp_path):
+    # `monitor: last` writes model.keras every epoch; the chief stops before its second write (epoch 2),
+    # when the backup holds epoch 1, worker 1 waits for it in the next step; then worker 1 is killed, and
+    # the chief with it, as a cluster manager restarts a job that lost a worker.
+    settings = [*SMALL, "training.epochs=3", "training.monitor=last"]
+    chief, worker = start_workers(tmp_path, settings, pause="model.keras:2")
+    paused = tmp_path / "run" / "model.keras.paused"
+    deadline = time.monotonic() + 400
+    while not paused.exists() and time.monotonic() < deadline and chief.poll() is None:
+        time.sleep(0.5)
+    assert paused.exists(), chief.communicate()[1][-3000:]
+    worker.kill()
+    chief.kill()
+    for process in (chief, worker):
+        process.communicate()
+    paused.unlink()
+    assert json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())["epoch"] == 1  # one epoch done
+    assert not (tmp_path / "run-weights-0.npz").exists()
+
+    for process in start_workers(tmp_path, settings):
+        output, errors = process.communicate(timeout=400)
+        assert process.returncode == 0, errors[-3000:]
+    # Both resumed after epoch 1, ran epochs 2 and 3 in step, and hold the same weights.
+    assert [json.loads((tmp_path / f"run-epochs-{index}.json").read_text()) for index in range(2)] == [[1, 2], [1, 2]]
+    chief, worker = (np.load(tmp_path / f"run-weights-{index}.npz") for index in range(2))
+    different = sorted(name for name in chief.files if not np.array_equal(chief[name], worker[name]))
+    # Every weight the optimizer trains is the same on both workers; batch normalization's moving
+    # statistics are each worker's own average of its half of the batches (as with tf.keras), and
+    # the chief's are saved.
+    assert len(chief.files) == 114 and len(different) == 40
+    assert all(name.endswith(("/moving_mean", "/moving_variance")) for name in different)
+    # The chief wrote the run directory, once; worker 1 left nothing behind.
+    run = tmp_path / "run"
+    assert sorted(path.name for path in run.iterdir()) == RUN_FILES
+    with open(run / "history.csv", newline="") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1", "2"]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+def test_multi_worker_needs_a_cluster_and_a_run_directory(monkeypatch):
+    from keras_fer.training import load_config
+    from keras_fer.training.run import WorkerTask, worker_task
+
+    config = load_config("synthetic", ["training.distribute=multi_worker", "output.path=runs/x"])
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="multi_worker needs the cluster in the TF_CONFIG environment variable"):
+        worker_task(config)
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}')
+    with pytest.raises(ValueError, match=r"TF_CONFIG is not a cluster with this task in it \(IndexError: 1\)"):
+        worker_task(config)
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+    assert worker_task(config) == WorkerTask("worker", 1, chief=False)
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}')
+    assert worker_task(config) == WorkerTask("worker", 0, chief=False)
+    with pytest.raises(ValueError, match="multi_worker needs output.path: every worker must name the same run directory"):
+        worker_task(load_config("synthetic", ["training.distribute=multi_worker"]))
+    assert worker_task(load_config("synthetic")) is None

@@ -77,3 +77,23 @@ class SwapBack(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # `SwapEMAWeights.on_epoch_begin` swaps back when the average is in the model.
         self.swap.on_epoch_begin(epoch + 1)
+
+
+class WorkerBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` for a worker of a multi-worker run other than the chief: restores the chief's backup, writes its own.
+
+    Every worker must resume from the same weights, the chief's; and every
+    worker must save when the chief saves, because Keras's saving creates a
+    variable (a throwaway optimizer's), which under a
+    `MultiWorkerMirroredStrategy` is a collective operation that all workers
+    join. So this worker saves as the chief does, into its own `backup_dir`,
+    and reads `restore_dir`, never writing there.
+    """
+
+    def __init__(self, backup_dir, restore_dir, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.chief_backup = keras.callbacks.BackupAndRestore(restore_dir)
+
+    def on_train_begin(self, logs=None):
+        self.chief_backup.set_model(self.model)
+        self.chief_backup._load_model()

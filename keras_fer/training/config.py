@@ -38,7 +38,7 @@ from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 from keras_fer.validation import is_int, is_number, is_odd_size
 
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
-DISTRIBUTE = ("auto", "mirrored", "none")
+DISTRIBUTE = ("auto", "mirrored", "multi_worker", "none")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
 
 

@@ -13,7 +13,7 @@ from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.files import atomic_path, atomic_write
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.training.batch_norm import RecalibrateBatchNorm
-from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack
+from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack, WorkerBackupAndRestore
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
 from keras_fer.training.optimizers import make_optimizer
 from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, completed_epochs
@@ -39,6 +39,8 @@ def fit(
     jit_compile=None,
     seed=0,
     verbose="auto",
+    backup_dir=None,
+    write_backup=True,
 ):
     """Compiles and trains `model` with `model.fit`, resumable, into `run_dir`.
 
@@ -84,6 +86,12 @@ def fit(
             `tiny` 666 against 812), on JAX always.
         seed: seed of the shuffle and the augmentation.
         verbose: `model.fit` verbosity.
+        backup_dir: where `BackupAndRestore` keeps the state a killed run
+            resumes from; default `run_dir/backup`.
+        write_backup: `False` for a worker of a multi-worker run other
+            than the chief: it restores from the chief's `backup_dir` and
+            writes its own backups into `run_dir/backup` (see
+            `WorkerBackupAndRestore`).
 
     Returns:
         The `keras.callbacks.History` of this call.
@@ -118,8 +126,9 @@ def fit(
         jit_compile=default_jit_compile() if jit_compile is None else jit_compile,
     )
     _build_training_state(model, train)
+    _work_around_multi_worker(model)
     ema = getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema
-    callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema)
+    callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema, backup_dir, write_backup)
     if recalibrate_batch_norm:
         # After `SwapEMAWeights`, so that the statistics are the averaged weights'.
         batches = functools.partial(train.batches, batch_size, shuffle=True, seed=seed)
@@ -166,6 +175,35 @@ def _build_training_state(model, train):
     model.reset_metrics()
 
 
+def _work_around_multi_worker(model):
+    """Lets Keras 3's `fit` train under a `MultiWorkerMirroredStrategy` (keras-team/keras#20585).
+
+    Keras 3.15 reduces what each step returns with `strategy.reduce("MEAN",
+    value, axis=0)` across workers, which fails on the scalar logs, and, before
+    the first step, the first batch with `axis=None`, which fails on its
+    per-replica values. Each log gets a leading axis of 1 here (the reduction
+    then averages over workers, as meant; the metrics are synchronised, so
+    every worker holds the same values), and the symbolic build is skipped:
+    `_build_training_state` has built every variable already.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    if not isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def with_leading_axis(step):
+        def run(data):
+            return {name: keras.ops.expand_dims(value, 0) for name, value in step(data).items()}
+
+        return run
+
+    model.train_step = with_leading_axis(model.train_step)
+    model.test_step = with_leading_axis(model.test_step)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
 def _labels_like(train, validation):
     """`validation` with labels of the training labels' kind.
 
@@ -191,7 +229,7 @@ def save_for_inference(model, path):
         clone.save(temporary)
 
 
-def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False):
+def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False, backup_dir=None, write_backup=True):
     mode = "min" if monitor == "val_loss" else "max"
     best = _resume_history(run_dir, completed_epochs(run_dir), monitor, mode)
     checkpoint = ModelFileCheckpoint(run_dir / MODEL_FILE, None if monitor == LAST_EPOCH else monitor, mode, best)
@@ -209,7 +247,11 @@ def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False
     if swap:
         callbacks.append(SwapBack(swap))
     # Kept after `fit`: `keras_fer.training.train` removes it once the final files are complete.
-    callbacks.append(keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, double_checkpoint=True, delete_checkpoint=False))
+    backup_dir = backup_dir or run_dir / BACKUP_DIR
+    if write_backup:
+        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False))
+    else:
+        callbacks.append(WorkerBackupAndRestore(run_dir / BACKUP_DIR, backup_dir, double_checkpoint=True, delete_checkpoint=False))
     return callbacks
 
 

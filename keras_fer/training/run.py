@@ -4,6 +4,8 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import json
+import os
 import shutil
 import warnings
 import zipfile
@@ -60,6 +62,13 @@ def train(config, run_dir=None, verbose="auto", targets=None):
             Validation keeps its labels. It is called again when a killed
             run resumes, so it must return the same targets each time.
 
+    With `training.distribute: multi_worker` every worker of the
+    `TF_CONFIG` cluster runs this with the same config: the chief writes
+    the run directory (`output.path`, required) and its backup; the other
+    workers restore from that backup, keep their own files in
+    `.<run>.worker-<index>/` beside it while they train, remove it when
+    done, and return `(run_dir, None)`.
+
     Returns:
         `(run_dir, report)`: the run directory and the report dict.
     """
@@ -67,6 +76,9 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     check_teachers(config.distillation.teachers)
     if config.distillation.teachers and targets is not None:
         raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
+    task = worker_task(config)
+    if task is not None and not task.chief:
+        return _train_worker(config, task, verbose, targets)
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     with run_lock(run_dir):
         remove_temporaries(run_dir)
@@ -81,8 +93,62 @@ def train(config, run_dir=None, verbose="auto", targets=None):
             raise
 
 
-def _train(config, run_dir, verbose, targets):
+@dataclasses.dataclass(frozen=True)
+class WorkerTask:
+    """This process's task in a `TF_CONFIG` cluster: its type, index and whether it is the chief."""
+
+    type: str
+    index: int
+    chief: bool
+
+
+def worker_task(config):
+    """The `WorkerTask` of this process when `config` trains with `training.distribute: multi_worker`, else `None`.
+
+    Reads `TF_CONFIG` (`{"cluster": {"worker": [...]}, "task": {"type":
+    "worker", "index": 0}}`); the chief is the `chief` task, or worker 0
+    when the cluster has none. A missing or malformed `TF_CONFIG`, or no
+    `output.path` (every worker must name the same run directory), is a
+    `ValueError`.
+    """
+    if config.training.distribute != "multi_worker":
+        return None
+    check_tensorflow_backend("training.distribute: 'multi_worker'")
+    text = os.environ.get("TF_CONFIG")
+    expected = 'expected TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}\''
+    if not text:
+        raise ValueError(f"training.distribute: multi_worker needs the cluster in the TF_CONFIG environment variable; {expected}")
+    try:
+        cluster = json.loads(text)
+        task_type, index = cluster["task"]["type"], int(cluster["task"]["index"])
+        addresses = cluster["cluster"][task_type]
+        if not 0 <= index < len(addresses):
+            raise IndexError(index)
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"TF_CONFIG is not a cluster with this task in it ({type(error).__name__}: {error}); {expected}") from None
+    if config.output.path is None:
+        raise ValueError("training.distribute: multi_worker needs output.path: every worker must name the same run directory.")
+    chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster["cluster"])
+    return WorkerTask(task_type, index, chief)
+
+
+def _train_worker(config, task, verbose, targets):
+    """A non-chief worker's part of a multi-worker run: trains in step with the chief, writes nothing of the run's."""
+    run_dir = Path(config.output.path)
+    folder = run_dir.parent / f".{run_dir.name}.{task.type}-{task.index}"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(folder):
+            _train(config, folder, verbose, targets, backup_dir=run_dir / BACKUP_DIR, chief=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return run_dir, None
+
+
+def _train(config, run_dir, verbose, targets, backup_dir=None, chief=True):
     settings = config.training
+    # First: a MultiWorkerMirroredStrategy must be made before TensorFlow starts its runtime.
+    strategy = distribution_strategy(settings.distribute)
     keras.utils.set_random_seed(settings.seed)
     input_shape = model_input_shape(config.model)
     train_split, validation_split = load_splits(
@@ -99,7 +165,6 @@ def _train(config, run_dir, verbose, targets):
     if targets is not None:
         train_split = dataclasses.replace(train_split, labels=_checked_targets(targets(train_split), train_split))
     write_config(config, run_dir / CONFIG_FILE)
-    strategy = distribution_strategy(settings.distribute)
     arguments = _fit_arguments(settings, strategy)
     with _precision(settings.mixed_precision), strategy.scope():
         model = build_model(config.model, num_classes=len(train_split.class_names), seed=settings.seed)
@@ -111,8 +176,12 @@ def _train(config, run_dir, verbose, targets):
             loss=dataclasses.asdict(config.loss),
             optimizer=dataclasses.asdict(config.optimizer),
             verbose=verbose,
+            backup_dir=backup_dir,
+            write_backup=chief,
             **arguments,
         )
+    if not chief:
+        return run_dir, None
     best = keras.models.load_model(run_dir / MODEL_FILE)
     report = write_report(
         best,
@@ -218,7 +287,9 @@ def distribution_strategy(distribute="auto"):
     `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
     (the accelerators, or the CPU devices when there are none, e.g. with
     `XLA_FLAGS=--xla_force_host_platform_device_count=2`); `"auto"` is that
-    when more than one accelerator is visible. `"none"` is one device.
+    when more than one accelerator is visible. `"multi_worker"`
+    (TensorFlow): a `tf.distribute.MultiWorkerMirroredStrategy` over the
+    workers of `TF_CONFIG` (see `worker_task`). `"none"` is one device.
     The batch size must divide by the number of devices on JAX; `fit`
     pads validation batches to a multiple of it (the padding weighs
     nothing in the metrics).
@@ -228,6 +299,8 @@ def distribution_strategy(distribute="auto"):
         in) and `num_replicas_in_sync`.
     """
     backend = keras.backend.backend()
+    if distribute == "multi_worker":
+        check_tensorflow_backend("training.distribute: 'multi_worker'")
     if backend == "jax":
         devices = keras.distribution.list_devices()
         accelerators = [device for device in devices if not device.lower().startswith("cpu")]
@@ -239,6 +312,9 @@ def distribution_strategy(distribute="auto"):
     if backend != "tensorflow":
         return _OneDevice()
     import tensorflow as tf
+
+    if distribute == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
 
     gpus = tf.config.list_logical_devices("GPU")
     if distribute == "mirrored":
