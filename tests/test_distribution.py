@@ -13,18 +13,22 @@ import pytest
 
 from keras_fer import files
 from keras_fer.data import FERDataset
-from keras_fer.data.dataset import _Batches, padded
+from keras_fer.data.dataset import _Batches, batch_part
 from tests.testing import RUN_FILES, SMALL, WITHOUT_TENSORFLOW, run_on_jax
 
 
-def test_padded_batches_weigh_the_padding_zero():
-    images, labels, weights = padded(np.arange(5.0).reshape(5, 1, 1, 1), np.array([3, 1, 2, 0, 1]), 4)
-    assert images[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4, 0, 0, 0]
-    assert labels.tolist() == [3, 1, 2, 0, 1, 3, 3, 3] and weights.tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
-    assert len(padded(np.zeros((4, 1, 1, 1)), np.zeros(4), 2)) == 3  # whole batches get weights too, all 1
-    dataset = FERDataset(np.zeros((5, 2, 2, 1), "uint8"), np.arange(5, dtype="int32") % 2, ("a", "b"))
+def test_batch_parts_pad_with_weight_zero_and_split_between_processes():
+    indices, weights = batch_part(np.array([7, 3, 9, 1, 5]), pad_to_multiple=4)
+    assert indices.tolist() == [7, 3, 9, 1, 5, 7, 7, 7] and weights.tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+    indices, weights = batch_part(np.array([7, 3, 9, 1]), pad_to_multiple=2)
+    assert weights.tolist() == [1, 1, 1, 1]  # whole batches get weights too, all 1
+    assert batch_part(np.array([7, 3, 9, 1]), shard=(0, 2))[0].tolist() == [7, 9]
+    assert batch_part(np.array([7, 3, 9, 1]))[1] is None
+    dataset = FERDataset(np.arange(5, dtype="uint8").reshape(5, 1, 1, 1), np.arange(5, dtype="int32") % 2, ("a", "b"))
     batches = _Batches(dataset, 4, False, None, None, False, pad_to_multiple=2)
     assert [weights.tolist() for _, _, weights in batches] == [[1, 1, 1, 1], [1, 0]]
+    second = _Batches(dataset, 4, False, None, None, False, pad_to_multiple=4, shard=(1, 2))
+    assert [(images[:, 0, 0, 0].tolist(), weights.tolist()) for images, _, weights in second] == [([1, 3], [1, 1]), ([4, 4], [0, 0])]
 
 
 ON_TWO_DEVICES = (
@@ -186,3 +190,59 @@ def test_multi_worker_needs_a_cluster_and_a_run_directory(monkeypatch):
     with pytest.raises(ValueError, match="multi_worker needs output.path: every worker must name the same run directory"):
         worker_task(load_config("synthetic", ["training.distribute=multi_worker"]))
     assert worker_task(load_config("synthetic")) is None
+
+
+JAX_PROCESS = (
+    WITHOUT_TENSORFLOW
+    + """
+import json, os, sys
+import numpy as np
+index, port, run = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+os.environ.update(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{port}", KERAS_DISTRIBUTION_NUM_PROCESSES="2")
+os.environ["KERAS_DISTRIBUTION_PROCESS_ID"] = str(index)
+import keras_fer.training.run as run_module
+from keras_fer.training import load_config, train
+fit = run_module.fit
+def fit_and_keep_the_weights(model, *arguments, **keywords):
+    history = fit(model, *arguments, **keywords)
+    np.savez(f"{run}-weights-{index}.npz", **{w.path: np.asarray(w.value.addressable_shards[0].data) for w in model.weights})
+    return history
+run_module.fit = fit_and_keep_the_weights
+config = load_config("synthetic", sys.argv[4:] + ["training.distribute=multi_worker", "output.path=" + run])
+run_dir, report = train(config, verbose=0)
+print(json.dumps({"report": report, "tensorflow": "tensorflow" in sys.modules}))
+"""
+)
+
+
+@pytest.mark.slow
+def test_two_jax_processes_train_one_model(tmp_path):
+    port = free_ports(1)
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    settings = [*SMALL, "training.jit_compile=true", "training.epochs=2", "training.monitor=last"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", JAX_PROCESS, str(index), port, str(tmp_path / "run"), *settings],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+            cwd=tmp_path,
+        )
+        for index in range(2)
+    ]
+    outcomes = []
+    for process in processes:
+        output, errors = process.communicate(timeout=600)
+        assert process.returncode == 0, errors[-3000:]
+        outcomes.append(json.loads(output.strip().splitlines()[-1]))
+    chief, worker = outcomes
+    assert worker["report"] is None and chief["report"]["num_examples"] == 21 and not chief["tensorflow"]
+    first, second = (np.load(tmp_path / f"run-weights-{index}.npz") for index in range(2))
+    assert first.files == second.files and all(np.array_equal(first[name], second[name]) for name in first.files)
+    run = tmp_path / "run"
+    assert sorted(path.name for path in run.iterdir()) == RUN_FILES
+    with open(run / "history.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 2 and float(rows[-1]["val_accuracy"]) == pytest.approx(chief["report"]["accuracy"], abs=5e-5)
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []

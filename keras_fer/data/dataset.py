@@ -81,7 +81,7 @@ class FERDataset:
         if tuple(model.input_shape[1:]) != (*self.image_size, self.channels):
             raise ValueError(f"The model takes {model.input_shape[1:]} images but the dataset has {(*self.image_size, self.channels)}")
 
-    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None):
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None, shard=None):
         """`(float32 pixels in [0, 255], labels)` batches for `fit`, `predict` and `evaluate`.
 
         A `tf.data.Dataset` on the TensorFlow backend; on the others (JAX,
@@ -107,11 +107,14 @@ class FERDataset:
                 the padding and 1 elsewhere: data parallelism on JAX
                 (`keras.distribution.DataParallel`) needs batches that
                 divide by its number of devices.
+            shard: on backends other than TensorFlow, `(index, count)`:
+                this process is one of `count` training together (JAX
+                across hosts) and its batches are its part of each global
+                batch of `batch_size` (`batch_part`).
         """
         if keras.backend.backend() != "tensorflow":
-            return _Batches(self, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple)
-        if pad_to_multiple and pad_to_multiple > 1:
-            raise ValueError("`pad_to_multiple` is for backends other than TensorFlow, whose strategies take batches of any size.")
+            return _Batches(self, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple, shard)
+        check_tensorflow_batches(pad_to_multiple, shard)
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
@@ -124,12 +127,18 @@ class FERDataset:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def check_tensorflow_batches(pad_to_multiple, shard):
+    """Raises a `ValueError` for `batches` arguments that only backends other than TensorFlow take."""
+    if (pad_to_multiple and pad_to_multiple > 1) or shard:
+        raise ValueError("`pad_to_multiple` and `shard` are for backends other than TensorFlow, whose strategies split batches themselves.")
+
+
 class _Batches(keras.utils.PyDataset):
     """`FERDataset.batches` without TensorFlow: slices of the arrays, reshuffled after each epoch."""
 
-    def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple=None):
+    def __init__(self, dataset, batch_size, shuffle, augmentation, seed, drop_remainder, pad_to_multiple=None, shard=None):
         super().__init__()
-        self.pad_to_multiple = pad_to_multiple
+        self.pad_to_multiple, self.shard = pad_to_multiple, shard
         self.images, self.labels = dataset.images, dataset.labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.augment = None if augmentation is None else _compiled(augmentation, dataset.images.shape[1:])
@@ -144,27 +153,41 @@ class _Batches(keras.utils.PyDataset):
     def __getitem__(self, index):
         if not 0 <= index < self.count:
             raise IndexError(f"Batch {index} of {self.count}")
-        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        chosen, weights = batch_part(self.order[index * self.batch_size : (index + 1) * self.batch_size], self.pad_to_multiple, self.shard)
         images = self.images[chosen].astype("float32")
         if self.augment is not None:
             images = self.augment(images)
-        return padded(images, self.labels[chosen], self.pad_to_multiple)
+        return (images, self.labels[chosen]) if weights is None else (images, self.labels[chosen], weights)
 
     def on_epoch_end(self):
         if self.shuffle:
             self.order = self.rng.permutation(len(self.order))
 
 
-def padded(images, labels, multiple):
-    """`(images, labels)`, or, given `multiple`, `(images, labels, weights)` padded to a multiple of it with weight-0 copies of the first example."""
-    if not multiple:
-        return images, labels
-    missing = -len(images) % multiple
-    weights = np.concatenate([np.ones(len(images), "float32"), np.zeros(missing, "float32")])
-    if missing:
-        images = np.concatenate([images, np.repeat(np.asarray(images[:1]), missing, axis=0)])
-        labels = np.concatenate([labels, np.repeat(labels[:1], missing, axis=0)])
-    return images, labels, weights
+def batch_part(indices, pad_to_multiple=None, shard=None):
+    """The examples of one batch this process reads, and their weights (`None` when all weigh 1 and none are padding).
+
+    With `pad_to_multiple`, `indices` is padded to a multiple of it by
+    repeating its first example with weight 0. With `shard=(index, count)`
+    (one of `count` processes training together), this process takes every
+    `count`-th example from `index` on: its part of the global batch.
+
+    Example:
+
+    >>> indices, weights = batch_part(np.array([7, 3, 9, 1, 5]), pad_to_multiple=4, shard=(1, 2))
+    >>> indices.tolist(), weights.tolist()
+    ([3, 1, 7, 7], [1.0, 1.0, 0.0, 0.0])
+    """
+    weights = None
+    if pad_to_multiple:
+        missing = -len(indices) % pad_to_multiple
+        weights = np.concatenate([np.ones(len(indices), "float32"), np.zeros(missing, "float32")])
+        indices = np.concatenate([indices, np.repeat(indices[:1], missing)])
+    if shard:
+        index, count = shard
+        indices = indices[index::count]
+        weights = None if weights is None else weights[index::count]
+    return indices, weights
 
 
 def _compiled(augmentation, image_shape):

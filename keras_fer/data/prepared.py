@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_fer.data.dataset import FERDataset, RecordList, _compiled, listing_records, padded
+from keras_fer.data.dataset import FERDataset, RecordList, _compiled, batch_part, check_tensorflow_batches, listing_records
 from keras_fer.data.images import DataError, check_image_format
 from keras_fer.files import atomic_path, atomic_write, remove_temporaries
 from keras_fer.version import __version__
@@ -488,7 +488,7 @@ class PreparedDataset(FERDataset):
     `fit`, `evaluate` and `predict` take it like any `FERDataset`.
     """
 
-    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None):
+    def batches(self, batch_size=64, shuffle=False, augmentation=None, seed=None, drop_remainder=False, pad_to_multiple=None, shard=None):
         """`(float32 pixels, labels)` batches streamed from the shards; see `FERDataset.batches`.
 
         Each pass reads the records in a new order when `shuffle` is set
@@ -501,9 +501,8 @@ class PreparedDataset(FERDataset):
         """
         reader = _EpochReader(self.images, self.labels, batch_size, shuffle, seed, drop_remainder)
         if keras.backend.backend() != "tensorflow":
-            return _StreamedBatches(reader, augmentation, pad_to_multiple)
-        if pad_to_multiple and pad_to_multiple > 1:
-            raise ValueError("`pad_to_multiple` is for backends other than TensorFlow, whose strategies take batches of any size.")
+            return _StreamedBatches(reader, augmentation, pad_to_multiple, shard)
+        check_tensorflow_batches(pad_to_multiple, shard)
         import tensorflow as tf
 
         # tf.data shuffles the record indices (8 bytes each: 2.3 MB for 287k faces) and reads batches
@@ -559,9 +558,9 @@ class _EpochReader:
 class _StreamedBatches(keras.utils.PyDataset):
     """`PreparedDataset.batches` without TensorFlow: a `keras.utils.PyDataset` whose batches are read on threads."""
 
-    def __init__(self, reader, augmentation, pad_to_multiple=None):
+    def __init__(self, reader, augmentation, pad_to_multiple=None, shard=None):
         super().__init__(workers=max(2, os.cpu_count() or 1), use_multiprocessing=False)
-        self.reader, self.pad_to_multiple = reader, pad_to_multiple
+        self.reader, self.pad_to_multiple, self.shard = reader, pad_to_multiple, shard
         self.pass_number, self.order = 0, reader.order(0)
         self.augment = None if augmentation is None else _compiled(augmentation, reader.images.image_shape)
         self.lock = threading.Lock()
@@ -573,12 +572,13 @@ class _StreamedBatches(keras.utils.PyDataset):
         if not 0 <= index < len(self.reader):
             raise IndexError(f"Batch {index} of {len(self.reader)}")
         size = self.reader.batch_size
-        images, labels = self.reader.read(self.order[index * size : (index + 1) * size])
+        indices, weights = batch_part(self.order[index * size : (index + 1) * size], self.pad_to_multiple, self.shard)
+        images, labels = self.reader.read(indices)
         images = images.astype("float32")
         if self.augment is not None:
             with self.lock:  # the augmentation's random state advances once per batch
                 images = self.augment(images)
-        return padded(images, labels, self.pad_to_multiple)
+        return (images, labels) if weights is None else (images, labels, weights)
 
     def on_epoch_end(self):
         self.pass_number += 1

@@ -102,7 +102,7 @@ def fit(
     train.check_model(model)
     validation.check_model(model)
     validation = _labels_like(train, validation)
-    devices = data_parallel_devices()
+    devices, shard = data_parallel_devices(), process_shard()
     if devices > 1 and (batch_size % devices or train.num_examples < batch_size):
         raise ValueError(
             f"training.batch_size must be a multiple of the {devices} devices that training.distribute trains on, and at most the "
@@ -138,8 +138,8 @@ def fit(
     else:
         augment = default_augmentation(seed=seed) if augmentation else None
     history = model.fit(
-        train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed, drop_remainder=drop_remainder),
-        validation_data=validation.batches(batch_size, pad_to_multiple=devices if devices > 1 else None),
+        train.batches(batch_size, shuffle=True, augmentation=augment, seed=seed, drop_remainder=drop_remainder, shard=shard),
+        validation_data=validation.batches(batch_size, pad_to_multiple=devices if devices > 1 else None, shard=shard),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch if steps_per_epoch < passes else None,
         callbacks=callbacks,
@@ -158,6 +158,15 @@ def data_parallel_devices():
     if isinstance(distribution, keras.distribution.DataParallel):
         return int(np.prod(distribution.device_mesh.shape))
     return 1
+
+
+def process_shard():
+    """`(process index, process count)` when JAX trains across processes, each feeding its part of every batch; else `None`."""
+    if data_parallel_devices() == 1:
+        return None
+    import jax
+
+    return (jax.process_index(), jax.process_count()) if jax.process_count() > 1 else None
 
 
 def _build_training_state(model, train):

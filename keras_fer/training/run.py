@@ -105,14 +105,21 @@ class WorkerTask:
 def worker_task(config):
     """The `WorkerTask` of this process when `config` trains with `training.distribute: multi_worker`, else `None`.
 
-    Reads `TF_CONFIG` (`{"cluster": {"worker": [...]}, "task": {"type":
-    "worker", "index": 0}}`); the chief is the `chief` task, or worker 0
-    when the cluster has none. A missing or malformed `TF_CONFIG`, or no
-    `output.path` (every worker must name the same run directory), is a
+    TensorFlow reads `TF_CONFIG` (`{"cluster": {"worker": [...]}, "task":
+    {"type": "worker", "index": 0}}`); the chief is the `chief` task, or
+    worker 0 when the cluster has none. JAX reads
+    `KERAS_DISTRIBUTION_JOB_ADDRESSES` (the coordinator, process 0),
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`;
+    process 0 is the chief. Missing or malformed variables, or no
+    `output.path` (every worker must name the same run directory), are a
     `ValueError`.
     """
     if config.training.distribute != "multi_worker":
         return None
+    if config.output.path is None:
+        raise ValueError("training.distribute: multi_worker needs output.path: every worker must name the same run directory.")
+    if keras.backend.backend() == "jax":
+        return _jax_process_task()
     check_tensorflow_backend("training.distribute: 'multi_worker'")
     text = os.environ.get("TF_CONFIG")
     expected = 'expected TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}\''
@@ -126,10 +133,25 @@ def worker_task(config):
             raise IndexError(index)
     except (ValueError, KeyError, TypeError, IndexError) as error:
         raise ValueError(f"TF_CONFIG is not a cluster with this task in it ({type(error).__name__}: {error}); {expected}") from None
-    if config.output.path is None:
-        raise ValueError("training.distribute: multi_worker needs output.path: every worker must name the same run directory.")
     chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster["cluster"])
     return WorkerTask(task_type, index, chief)
+
+
+def _jax_process_task():
+    """The `WorkerTask` of this JAX process, from the variables `keras.distribution.initialize` reads; process 0 is the chief."""
+    missing = [name for name in JAX_PROCESS_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise ValueError(
+            f"training.distribute: multi_worker on JAX needs {', '.join(JAX_PROCESS_VARIABLES)} (the coordinator's address, "
+            f"the number of processes and this one's index, from 0). Missing: {', '.join(missing)}"
+        )
+    try:
+        count, index = int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]), int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])
+    except ValueError:
+        raise ValueError("KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID must be integers.") from None
+    if not 0 <= index < count:
+        raise ValueError(f"KERAS_DISTRIBUTION_PROCESS_ID must be 0 to {count - 1}. Received: {index}")
+    return WorkerTask("process", index, index == 0)
 
 
 def _train_worker(config, task, verbose, targets):
@@ -299,6 +321,9 @@ def distribution_strategy(distribute="auto"):
         in) and `num_replicas_in_sync`.
     """
     backend = keras.backend.backend()
+    if backend == "jax" and distribute == "multi_worker":
+        _initialize_jax_processes()
+        return _DataParallel(keras.distribution.list_devices())
     if distribute == "multi_worker":
         check_tensorflow_backend("training.distribute: 'multi_worker'")
     if backend == "jax":
@@ -325,6 +350,20 @@ def distribution_strategy(distribute="auto"):
     return tf.distribute.get_strategy()
 
 
+JAX_PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+def _initialize_jax_processes():
+    """Joins this process to the others of a JAX job (`keras.distribution.initialize`), once."""
+    import jax
+
+    if jax.distributed.is_initialized():
+        return
+    # Collectives between processes' CPU devices (tests on one machine, CPU-only clusters); GPUs use NCCL whatever this says.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    keras.distribution.initialize()
+
+
 class _OneDevice:
     """The default strategy's two members that `train` uses, for backends without strategies."""
 
@@ -338,7 +377,8 @@ class _DataParallel:
     """`keras.distribution.DataParallel` over `devices`, with a strategy's two members that `train` uses (JAX)."""
 
     def __init__(self, devices):
-        self.distribution = keras.distribution.DataParallel(devices=devices)
+        # Batches are already each process's part (`FERDataset.batches(shard=...)`): Keras must not shard them again.
+        self.distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
         self.num_replicas_in_sync = len(devices)
 
     def scope(self):
