@@ -23,18 +23,17 @@ from tests.testing import RUN_FILES, SMALL, history_epochs, training_split_of
 
 
 @pytest.mark.slow
-def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
-    command = [
-        str(Path(sys.executable).parent / "keras-fer"),
-        "train",
-        "--output",
-        str(tmp_path / "run"),
-        "--epochs",
-        "6",
+@pytest.mark.parametrize("prepared", [False, True], ids=["in_memory", "prepared"])
+def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path, prepared):
+    data = [
         *[argument for item in SMALL for argument in ("--set", item)],
         "--set",
         "data.options={train_samples_per_class: 60, validation_samples_per_class: 3}",
     ]
+    if prepared:  # streamed from shards: the input restarts at the epoch boundary, the run where it was
+        assert main(["prepare", "synthetic", *data, "--output", str(tmp_path / "prepared")]) == 0
+        data += ["--set", f"data.prepared={tmp_path / 'prepared'}"]
+    command = [str(Path(sys.executable).parent / "keras-fer"), "train", "--output", str(tmp_path / "run"), "--epochs", "6", *data]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metadata = tmp_path / "run" / "backup" / "training_metadata.json"
     deadline = time.time() + 300
@@ -56,7 +55,7 @@ def test_sigkilled_run_resumes_from_its_last_epoch(tmp_path):
     assert history_epochs(tmp_path / "run") == list(range(6))
     assert not (tmp_path / "run" / "backup").exists()
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == RUN_FILES
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["prepared", "run"] if prepared else ["run"])
 
 
 def test_finished_run_is_not_overwritten(tmp_path, capsys):
