@@ -36,7 +36,8 @@ def load_affectnet(csv_path, images_root, num_classes=8, image_size=(224, 224), 
     skipped and listed with `on_error="skip"`).
 
     Images are decoded into memory at `image_size`: at 224x224 RGB the 287k
-    training faces need about 43 GB, so load a subset or a smaller size.
+    training faces need about 43 GB. `keras_fer.data.prepare` (`keras-fer
+    prepare`) decodes them once into shards that training streams instead.
 
     Args:
         csv_path: the annotation CSV.
