@@ -69,9 +69,7 @@ class FERDataset:
     @property
     def class_counts(self):
         """Samples per class (summed probabilities for soft labels)."""
-        if self.labels.ndim == 2:
-            return [float(c) for c in self.labels.sum(axis=0)]
-        return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
+        return class_counts(self.labels, len(self.class_names))
 
     def check_model(self, model):
         """Raises a `ValueError` unless `model` outputs one score per class."""
@@ -125,6 +123,13 @@ class FERDataset:
         if augmentation is not None:
             dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def class_counts(labels, num_classes):
+    """Samples per class of class indices `(n,)`, or the summed probabilities of rows `(n, num_classes)`."""
+    if labels.ndim == 2:
+        return [float(c) for c in labels.sum(axis=0)]
+    return np.bincount(labels, minlength=num_classes).tolist()
 
 
 def check_tensorflow_batches(pad_to_multiple, shard):

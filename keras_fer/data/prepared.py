@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_fer.data.dataset import FERDataset, RecordList, _compiled, batch_part, check_tensorflow_batches, listing_records
+from keras_fer.data.dataset import FERDataset, RecordList, _compiled, batch_part, check_tensorflow_batches, class_counts, listing_records
 from keras_fer.data.images import DataError, check_image_format
 from keras_fer.files import atomic_path, atomic_write, remove_temporaries
 from keras_fer.version import __version__
@@ -244,12 +244,10 @@ def _prepare_split(records, folder, name, image_size, channels, encoding, shard_
         np.save(temporary, labels)
     with atomic_write(folder / SOURCES_FILE) as file:
         json.dump([str(records.sources[index]) for index in kept], file)
-    num_classes = len(records.class_names)
-    counts = labels.sum(axis=0).tolist() if labels.ndim == 2 else np.bincount(labels, minlength=num_classes).tolist()
     return {
         "folder": name,
         "examples": len(kept),
-        "class_counts": counts,
+        "class_counts": class_counts(labels, len(records.class_names)),
         "labels": "probabilities" if labels.ndim == 2 else "indices",
         "skipped": skipped,
         "shards": [{"file": names[k], **shard} for k, shard in enumerate(shards)],

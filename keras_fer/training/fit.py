@@ -102,7 +102,8 @@ def fit(
     train.check_model(model)
     validation.check_model(model)
     validation = _labels_like(train, validation)
-    devices, shard = data_parallel_devices(), process_shard()
+    devices = data_parallel_devices()
+    shard = process_shard() if devices > 1 else None
     if devices > 1 and (batch_size % devices or train.num_examples < batch_size):
         raise ValueError(
             f"training.batch_size must be a multiple of the {devices} devices that training.distribute trains on, and at most the "
@@ -161,9 +162,10 @@ def data_parallel_devices():
 
 
 def process_shard():
-    """`(process index, process count)` when JAX trains across processes, each feeding its part of every batch; else `None`."""
-    if data_parallel_devices() == 1:
-        return None
+    """`(process index, process count)` when JAX processes train together, each feeding its part of every batch; else `None`.
+
+    Called under a `DataParallel` (`data_parallel_devices() > 1`).
+    """
     import jax
 
     return (jax.process_index(), jax.process_count()) if jax.process_count() > 1 else None

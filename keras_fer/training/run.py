@@ -62,12 +62,12 @@ def train(config, run_dir=None, verbose="auto", targets=None):
             Validation keeps its labels. It is called again when a killed
             run resumes, so it must return the same targets each time.
 
-    With `training.distribute: multi_worker` every worker of the
-    `TF_CONFIG` cluster runs this with the same config: the chief writes
-    the run directory (`output.path`, required) and its backup; the other
-    workers restore from that backup, keep their own files in
-    `.<run>.worker-<index>/` beside it while they train, remove it when
-    done, and return `(run_dir, None)`.
+    With `training.distribute: multi_worker` every worker (each task of
+    `TF_CONFIG`, or each JAX process) runs this with the same config: the
+    chief writes the run directory (`output.path`, required) and its
+    backup; the other workers restore from that backup, keep their own
+    files in `.<run>.<type>-<index>/` beside it while they train, remove
+    it when done, and return `(run_dir, None)`.
 
     Returns:
         `(run_dir, report)`: the run directory and the report dict.
@@ -95,7 +95,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
 
 @dataclasses.dataclass(frozen=True)
 class WorkerTask:
-    """This process's task in a `TF_CONFIG` cluster: its type, index and whether it is the chief."""
+    """This process's task in a multi-worker run (a `TF_CONFIG` task or a JAX process): its type, index and whether it is the chief."""
 
     type: str
     index: int
@@ -309,9 +309,11 @@ def distribution_strategy(distribute="auto"):
     `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
     (the accelerators, or the CPU devices when there are none, e.g. with
     `XLA_FLAGS=--xla_force_host_platform_device_count=2`); `"auto"` is that
-    when more than one accelerator is visible. `"multi_worker"`
-    (TensorFlow): a `tf.distribute.MultiWorkerMirroredStrategy` over the
-    workers of `TF_CONFIG` (see `worker_task`). `"none"` is one device.
+    when more than one accelerator is visible. `"multi_worker"`: on
+    TensorFlow a `tf.distribute.MultiWorkerMirroredStrategy` over the
+    workers of `TF_CONFIG`, on JAX a `DataParallel` over every process's
+    devices after `keras.distribution.initialize()` (see `worker_task`).
+    `"none"` is one device.
     The batch size must divide by the number of devices on JAX; `fit`
     pads validation batches to a multiple of it (the padding weighs
     nothing in the metrics).

@@ -69,17 +69,10 @@ def load_splits(
             validation split is empty: nothing to train or validate on,
             whatever `on_error` skipped.
     """
-    if prepared:
-        where = prepared
-        train = load_prepared_split(prepared, train_split, image_size, channels)
-    else:
-        where = path or dataset
-        train = load_split(dataset, path, train_split, on_error, options, image_size, channels, seed)
+    where = prepared or path or dataset
+    train = _load(dataset, path, train_split, on_error, options, prepared, image_size, channels, seed)
     check_training_split(train, where, train_split)
-    if prepared:
-        validation = load_prepared_split(prepared, validation_split, image_size, channels)
-    else:
-        validation = load_split(dataset, path, validation_split, on_error, options, image_size, channels, seed)
+    validation = _load(dataset, path, validation_split, on_error, options, prepared, image_size, channels, seed)
     check_not_empty(validation, where, validation_split, "the validation split")
     if label_noise:
         train, _ = flip_labels(train, label_noise, label_noise_seed)
@@ -88,12 +81,16 @@ def load_splits(
 
 def load_config_split(data, split, image_size, channels, seed=0):
     """One split of a config's `data` section (a `keras_fer.training.config.DataConfig`); a `DataError` when it is empty."""
-    if data.prepared:
-        dataset = load_prepared_split(data.prepared, split, image_size, channels)
-    else:
-        dataset = load_split(data.dataset, data.path, split, data.on_error, data.options, image_size, channels, seed)
+    dataset = _load(data.dataset, data.path, split, data.on_error, data.options, data.prepared, image_size, channels, seed)
     check_not_empty(dataset, data.prepared or data.path or data.dataset, split, "the data split")
     return dataset
+
+
+def _load(dataset, path, split, on_error, options, prepared, image_size, channels, seed):
+    """One split: from the prepared folder when there is one, else from the dataset by its loader."""
+    if prepared:
+        return load_prepared_split(prepared, split, image_size, channels)
+    return load_split(dataset, path, split, on_error, options, image_size, channels, seed)
 
 
 def load_prepared_split(prepared, split, image_size, channels):
