@@ -83,6 +83,17 @@ def prepare(data, output, image_size=(48, 48), channels=1, splits=None, encoding
 
     Returns:
         The manifest dict.
+
+    Example:
+
+    ```python
+    from keras_fer.training import load_config
+
+    data = load_config("affectnet", ["data.path=Manually_Annotated_Images"]).data
+    manifest = prepare(data, "prepared/affectnet", image_size=(224, 224), channels=3)
+    manifest["splits"]["training.csv"]["class_counts"]
+    # [24882, 3803, 6378, 134415, 25459, 14090, 74874, 3750]: angry, disgust, ..., neutral, contempt
+    ```
     """
     from keras_fer.data.registry import load_split
 
@@ -359,6 +370,15 @@ def load_prepared(directory, split, verify=True):
 
     Returns:
         A `PreparedDataset`.
+
+    Example:
+
+    ```python
+    train = load_prepared("prepared/affectnet", "training.csv")
+    train.num_examples, train.images.shape[1:]      # images stay in the shards
+    # (287651, (224, 224, 3))
+    batches = train.batches(64, shuffle=True, seed=0, drop_remainder=True)
+    ```
 
     Raises:
         ValueError: `directory` is not a prepared dataset or lacks `split`.
