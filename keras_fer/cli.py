@@ -166,8 +166,8 @@ def _add_predict(subcommands):
     predict = subcommands.add_parser(
         "predict",
         help="expressions of the faces in images, folders and videos",
-        description="Detect faces (OpenCV Haar cascade) in images, folders of images (recursively) and "
-        "videos (every Nth frame), classify their expressions in batches, and print a table or write "
+        description="Detect faces (MediaPipe BlazeFace by default), align them, in images, folders of images "
+        "(recursively) and videos (every Nth frame), classify their expressions in batches, and print a table or write "
         "JSON/CSV. Files that cannot be read are reported and the rest still processed; the exit code "
         "is 0 only when every file was read.",
     )
@@ -180,6 +180,16 @@ def _add_predict(subcommands):
         "their scores smoothed; one line per frame, --annotate DIR writes camera<INDEX>.mp4; Ctrl-C stops",
     )
     predict.add_argument("--model", help="a shipped model name (fer2013) or a .keras, .tflite or SavedModel path (default: fer2013)")
+    predict.add_argument(
+        "--detector",
+        choices=("blazeface", "blazeface-full", "haar"),
+        default="blazeface",
+        help="face detector: BlazeFace short range (default), BlazeFace full range (small faces) or OpenCV's Haar cascade",
+    )
+    predict.add_argument(
+        "--min-score", type=_unit_number, metavar="S", help="smallest face detection score kept, in [0, 1] (default: the detector's own)"
+    )
+    predict.add_argument("--no-align", action="store_true", help="crop the detector's upright box instead of rotating the eyes level")
     predict.add_argument("--json", help="write the results as JSON to this file")
     predict.add_argument("--csv", help="write one row per face as CSV to this file")
     predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")
@@ -252,6 +262,17 @@ def _int_at_least(minimum, kind):
 
 _positive_int = _int_at_least(1, "positive")
 _non_negative_int = _int_at_least(0, "non-negative")
+
+
+def _unit_number(text):
+    """An argparse `type` taking numbers in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
 
 
 def _overrides(arguments, shortcuts):
@@ -454,7 +475,15 @@ def _predict(arguments):
     from keras_fer.inference.predict_command import Progress, format_table, predict_camera, predict_files, printable, write_csv, write_json
 
     _check_outputs(arguments)
-    recognizer = Recognizer(load_classifier(arguments.model), batch_size=arguments.batch_size, flip=arguments.flip, shift=arguments.shift)
+    recognizer = Recognizer(
+        load_classifier(arguments.model),
+        detector=arguments.detector,
+        min_score=arguments.min_score,
+        align=not arguments.no_align,
+        batch_size=arguments.batch_size,
+        flip=arguments.flip,
+        shift=arguments.shift,
+    )
     if arguments.explain and arguments.camera is not None:
         raise ValueError("--explain works on image files, not on --camera")
     if arguments.explain and recognizer.classifier.model is None:

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_fer.data.classes import class_names_for
+from keras_fer.data.framing import FER2013_CROP
 from keras_fer.export.quantization import repair_collapsed_ranges
 from keras_fer.files import atomic_path, atomic_write
 from keras_fer.version import __version__
@@ -188,6 +189,7 @@ def write_metadata(model, path, class_names=None, quantize=None):
         "normalization": "none: pass raw pixels in [0, 255]; the model normalises them itself",
         "output": "class probabilities (softmax), float32",
         "class_names": class_names,
+        "face_crop": FER2013_CROP.as_dict() | {"units": "fractions of the square crop's side; crop faces so, eyes level, then resize"},
         "quantization": quantize,
         "keras_fer_version": __version__,
     }

@@ -1,13 +1,55 @@
-"""Face detection with OpenCV's Haar cascade (shipped in `opencv-python-headless`)."""
+"""Face detectors by name: MediaPipe's BlazeFace (shipped, the default) and OpenCV's Haar cascade."""
 
 import numpy as np
 
+from keras_fer.inference.faces import Detection, as_detection, check_min_score
+
+DETECTORS = ("blazeface", "blazeface-full", "haar")
+DEFAULT_DETECTOR = "blazeface"
+MIN_FACE_SIZE = 32  # pixels: the smallest face "blazeface" looks for with tiles
+
+
+def make_detector(detector=None, min_score=None):
+    """A face detector from its name (`DETECTORS`), or `detector` itself when it is an object with `detect`.
+
+    Args:
+        detector: `"blazeface"` (BlazeFace short range on the image and on
+            tiles, for faces from `MIN_FACE_SIZE` pixels), `"blazeface-full"`
+            (BlazeFace full range, one pass), `"haar"`, `None` for
+            `DEFAULT_DETECTOR`, or any object with
+            `detect(rgb_image) -> [Detection or (x, y, width, height)]`.
+        min_score: smallest detection score kept, in `[0, 1]`, for BlazeFace;
+            `None` for the detector's own threshold (0.7 for `"blazeface"`,
+            0.6 for `"blazeface-full"`).
+    """
+    if min_score is not None:
+        check_min_score(min_score)
+    detector = DEFAULT_DETECTOR if detector is None else detector
+    if not isinstance(detector, str):
+        if not callable(getattr(detector, "detect", None)):
+            raise ValueError(f"`detector` must be one of {list(DETECTORS)} or an object with a `detect(image)` method. Received: {detector!r}")
+        return detector
+    if detector not in DETECTORS:
+        raise ValueError(f"`detector` must be one of {list(DETECTORS)} or an object with a `detect(image)` method. Received: detector={detector!r}")
+    if detector == "haar":
+        return HaarFaceDetector()
+    from keras_fer.inference.blazeface import BlazeFaceDetector
+
+    if detector == "blazeface-full":
+        return BlazeFaceDetector("full", min_score=min_score)
+    return BlazeFaceDetector("short", min_score=min_score, min_size=MIN_FACE_SIZE)
+
+
+def detected_faces(detector, image, min_score=None):
+    """`detector`'s faces in `image` as `Detection`s, left to right, those scoring under `min_score` left out."""
+    faces = [as_detection(found) for found in detector.detect(image)]
+    if min_score is not None:
+        faces = [face for face in faces if face.score is None or face.score >= min_score]
+    return sorted(faces, key=lambda face: (face.box[0], face.box[1]))
+
 
 class HaarFaceDetector:
-    """Frontal faces with OpenCV's `haarcascade_frontalface_default.xml`.
-
-    Any object with `detect(rgb_image) -> [(x, y, width, height), ...]` can
-    replace it in `keras_fer.Recognizer(detector=...)`.
+    """Frontal faces with OpenCV's `haarcascade_frontalface_default.xml`: boxes, no scores or landmarks.
 
     Args:
         scale_factor, min_neighbors: `cv2.CascadeClassifier.detectMultiScale`
@@ -27,11 +69,11 @@ class HaarFaceDetector:
         self.min_size = min_size
 
     def detect(self, image):
-        """Boxes `(x, y, width, height)` of the faces in an RGB or gray uint8 image."""
+        """The faces of an RGB or gray uint8 image, as `Detection`s with a box only."""
         import cv2
 
         gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
         boxes = self.cascade.detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size)
         )
-        return [tuple(int(v) for v in box) for box in boxes]
+        return [Detection(tuple(int(v) for v in box)) for box in boxes]

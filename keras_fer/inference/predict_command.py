@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from keras_fer.files import atomic_write
 from keras_fer.inference.explain import explanation_image
 from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video
-from keras_fer.inference.recognizer import crop, face_record
+from keras_fer.inference.recognizer import face_record
 
 DEFAULT_FPS = 25.0
 
@@ -89,11 +89,11 @@ class _ImageBatch:
         return self.flush() if waiting >= self.recognizer.batch_size else []
 
     def flush(self):
-        crops = [crop(rgb, box, self.recognizer.margin) for _, _, rgb, boxes in self.pending for box in boxes]
+        crops = [self.recognizer.face_crop(rgb, face) for _, _, rgb, found in self.pending for face in found]
         probabilities = iter(self.recognizer.predict_faces(crops) if crops else [])
         records = []
         for path, name, rgb, boxes in self.pending:
-            faces = [face_record(box, next(probabilities), self.recognizer.class_names) for box in boxes]
+            faces = [face_record(face, next(probabilities), self.recognizer.class_names) for face in boxes]
             records.append({"file": str(path), "frame": None, "seconds": None, "faces": faces})
             if self.annotate:
                 target = Path(self.annotate) / name

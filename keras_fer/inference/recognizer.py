@@ -6,9 +6,11 @@ import numpy as np
 from PIL import Image
 
 from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
+from keras_fer.data.framing import FER2013_CROP
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
+from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
 from keras_fer.inference.classifiers import load_classifier
-from keras_fer.inference.detection import HaarFaceDetector
+from keras_fer.inference.detection import detected_faces, make_detector
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.media import upright_rgb
 from keras_fer.models.tta import average_over_views, check_shift
@@ -25,9 +27,22 @@ class Recognizer:
             channels)` to probabilities, with `input_shape` and `class_names`
             attributes, as `keras_fer.inference.load_classifier` returns;
             default: the `model` below.
-        detector: an object with `detect(rgb_image) -> [(x, y, w, h)]`;
-            default `HaarFaceDetector()`.
-        margin: fraction of the face box added on each side before cropping.
+        detector: `"blazeface"` (the default: MediaPipe's BlazeFace short
+            range, shipped, on the whole image and on tiles for faces from
+            32 px), `"blazeface-full"` (BlazeFace full range, one pass),
+            `"haar"` (OpenCV's Haar cascade), or an object with `detect(rgb_image)` returning
+            `keras_fer.inference.Detection`s or boxes `(x, y, w, h)`.
+            `benchmarks/face_detection.py` measured them
+            (`benchmarks/README.md`).
+        min_score: smallest detection score kept, in `[0, 1]`; `None` for
+            the detector's own threshold (0.7 for `"blazeface"`, 0.6 for
+            `"blazeface-full"`).
+        align: with a detector that finds eyes (BlazeFace), rotate each
+            face so its eyes are level and crop it as the training faces
+            were framed (`keras_fer.inference.alignment.FER2013_CROP`);
+            `False` crops BlazeFace's upright box with that framing.
+        margin: for detectors without landmarks (Haar, boxes), the fraction
+            of the face box added on each side before cropping.
         batch_size: faces classified per call.
         flip: average each face's probabilities with its mirror image's
             (test-time augmentation). Twice the compute; for the shipped
@@ -56,13 +71,29 @@ class Recognizer:
     ```
     """
 
-    def __init__(self, classifier=None, detector=None, margin=0.1, batch_size=64, flip=False, shift=0, model=None, basic_classes=False):
+    def __init__(
+        self,
+        classifier=None,
+        detector=None,
+        margin=0.1,
+        batch_size=64,
+        flip=False,
+        shift=0,
+        model=None,
+        basic_classes=False,
+        min_score=None,
+        align=True,
+    ):
         if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
         if not is_int(batch_size, minimum=1, numpy=True):
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
-        if not isinstance(flip, (bool, np.bool_)):
-            raise ValueError(f"`flip` must be True or False. Received: flip={flip!r}")
+        for name, value in (("flip", flip), ("align", align)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+        self.detector = make_detector(detector, min_score)
+        self.min_score = min_score
+        self.align = bool(align)
         if classifier is not None and model is not None:
             raise ValueError(f"Pass `classifier` or `model`, not both. Received: model={model!r} and a classifier")
         self.classifier = classifier or load_classifier(model)
@@ -72,7 +103,6 @@ class Recognizer:
             to_basic_classes(np.zeros((0, len(self.classifier.class_names))), self.classifier.class_names)  # fails now, not at the first face
         self.basic_classes = bool(basic_classes)
         check_shift(shift, self.classifier.input_shape[:2])
-        self.detector = detector or HaarFaceDetector()
         self.margin = margin
         self.batch_size = batch_size
         self.flip = flip
@@ -130,20 +160,35 @@ class Recognizer:
         return to_basic_classes(scores, self.classifier.class_names) if self.basic_classes else scores
 
     def detect(self, rgb):
-        """Face boxes `(x, y, width, height)` of an RGB uint8 array, left to right."""
-        return _left_to_right(self.detector.detect(rgb))
+        """The faces of an RGB uint8 array as `keras_fer.inference.Detection`s (box, score, landmarks), left to right."""
+        return detected_faces(self.detector, rgb, self.min_score)
+
+    def face_crop(self, rgb, face):
+        """The crop of one detected face that the classifier sees (before resizing to its input).
+
+        Eyes level and framed as `FER2013_CROP` when the detection has
+        landmarks and `align` is on; BlazeFace's box in that framing without
+        `align`; the box grown by `margin` for detectors without landmarks.
+        """
+        if face.landmarks is None:
+            return margin_crop(rgb, face.box, self.margin)
+        return aligned_crop(rgb, face.eyes, FER2013_CROP) if self.align else box_crop(rgb, face.box, FER2013_CROP)
 
     def analyze(self, image):
-        """The faces of a photo, left to right: `[{box, scores, label}]` (empty without faces).
+        """The faces of a photo, left to right: `[{box, face_score, label, scores, landmarks}]` (empty without faces).
+
+        `face_score` is the detector's confidence (`None` for Haar);
+        `landmarks` maps `keras_fer.inference.faces.LANDMARKS` to `[x, y]`
+        (`None` without landmarks).
 
         Args:
             image: a file path, a PIL image, or a uint8 array (RGB or gray).
         """
         rgb = read_rgb(image)
-        boxes = self.detect(rgb)
-        crops = [crop(rgb, box, self.margin) for box in boxes]
+        faces = self.detect(rgb)
+        crops = [self.face_crop(rgb, face) for face in faces]
         probabilities = self.predict_faces(crops) if crops else []
-        return [face_record(box, scores, self.class_names) for box, scores in zip(boxes, probabilities)]
+        return [face_record(face, scores, self.class_names) for face, scores in zip(faces, probabilities)]
 
     def stream(self, source, every=1, batch_frames=8, smoothing=0.0, keep_frames=False):
         """Yields `{frame_index, time, faces}` for every `every`-th frame of a camera, a video or frames in memory.
@@ -176,33 +221,33 @@ class Recognizer:
 
         Args:
             image: a file path, a PIL image, or a uint8 array (RGB or gray).
-            boxes: the faces' boxes `(x, y, width, height)` if `detect` has
-                already found them (as `keras-fer predict --explain` has);
-                detected when `None`.
+            boxes: the faces' `Detection`s or boxes `(x, y, width, height)`
+                if `detect` has already found them (as `keras-fer predict
+                --explain` has); detected when `None`.
         """
         if self.classifier.model is None:
             raise ValueError(f"Explanations need a .keras model; {self.classifier.path} is not one.")
         if self._explainer is None:
             self._explainer = Explainer(self.classifier.model)
         rgb = read_rgb(image)
-        boxes = self.detect(rgb) if boxes is None else _left_to_right(boxes)
-        crops = [crop(rgb, box, self.margin) for box in boxes]
+        faces = self.detect(rgb) if boxes is None else detected_faces(_Given(boxes), rgb)
+        crops = [self.face_crop(rgb, face) for face in faces]
         if not crops:
             return []
         probabilities, attention, gradcam = self._explainer(np.stack([self._prepare(face, f"face {index + 1}") for index, face in enumerate(crops)]))
         checked_scores(probabilities, len(crops), len(self.classifier.class_names), self.classifier.path)
         if self.basic_classes:
             probabilities = to_basic_classes(probabilities, self.classifier.class_names)
-        faces = []
-        for index, (box, face) in enumerate(zip(boxes, crops)):
+        records = []
+        for index, (found, face) in enumerate(zip(faces, crops)):
             size = (face.shape[1], face.shape[0])
             maps = {
                 "face": face,
                 "attention": None if attention is None else resize_map(attention[index], size),
                 "gradcam": resize_map(gradcam[index], size),
             }
-            faces.append({**face_record(box, probabilities[index], self.class_names), **maps})
-        return faces
+            records.append({**face_record(found, probabilities[index], self.class_names), **maps})
+        return records
 
     def _prepare(self, face, name="faces"):
         height, width, channels = self.classifier.input_shape
@@ -277,27 +322,28 @@ def checked_scores(scores, count, num_classes, path=None):
     return scores
 
 
-def crop(image, box, margin):
-    """The face box grown by `margin` on each side, clipped to the image."""
-    x, y, width, height = box
-    dx, dy = int(round(width * margin)), int(round(height * margin))
-    top, left = max(y - dy, 0), max(x - dx, 0)
-    return image[top : y + height + dy, left : x + width + dx]
-
-
 def _is_single(faces):
     """One crop: a 2-D array, or a 3-D array whose last axis is 1-4 channels (2 is then refused as a crop)."""
     return isinstance(faces, np.ndarray) and (faces.ndim <= 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 2, 3, 4)))
 
 
-def face_record(box, scores, class_names):
-    """`{box, scores, label}` of one face, as `Recognizer.analyze` returns it."""
+def face_record(face, scores, class_names):
+    """`{box, face_score, label, scores, landmarks}` of one `Detection`, as `Recognizer.analyze` returns it."""
+    record = face.record()
     return {
-        "box": tuple(int(v) for v in box),
-        "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},
+        "box": record["box"],
+        "face_score": record["face_score"],
         "label": class_names[int(np.argmax(scores))],
+        "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},
+        "landmarks": record["landmarks"],
     }
 
 
-def _left_to_right(boxes):
-    return sorted(boxes, key=lambda box: (box[0], box[1]))
+class _Given:
+    """A detector that finds the faces it was given."""
+
+    def __init__(self, faces):
+        self.faces = list(faces)
+
+    def detect(self, image):
+        return self.faces

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.inference.recognizer import crop, face_record, read_rgb
+from keras_fer.inference.recognizer import face_record, read_rgb
 from keras_fer.validation import is_int, is_number
 
 MIN_OVERLAP = 0.3  # intersection over union that makes a face in one frame the same face in the next
@@ -55,11 +55,11 @@ def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0, keep_fram
 
 
 def _classified(recognizer, pending, tracker, keep_frames):
-    boxes = [recognizer.detect(rgb) for _, _, rgb in pending]
-    crops = [crop(rgb, box, recognizer.margin) for (_, _, rgb), frame_boxes in zip(pending, boxes) for box in frame_boxes]
+    found = [recognizer.detect(rgb) for _, _, rgb in pending]
+    crops = [recognizer.face_crop(rgb, face) for (_, _, rgb), frame_faces in zip(pending, found) for face in frame_faces]
     scores = iter(recognizer.predict_faces(crops) if crops else [])
-    for (index, seconds, rgb), frame_boxes in zip(pending, boxes):
-        faces = tracker.update([(box, next(scores)) for box in frame_boxes], recognizer.class_names)
+    for (index, seconds, rgb), frame_faces in zip(pending, found):
+        faces = tracker.update([(face, next(scores)) for face in frame_faces], recognizer.class_names)
         yield {"frame_index": index, "time": seconds, "faces": faces, **({"frame": rgb} if keep_frames else {})}
 
 
@@ -120,7 +120,8 @@ class _Tracker:
 
     def update(self, detections, class_names):
         faces, current, free = [], [], list(self.previous)
-        for box, scores in detections:
+        for face, scores in detections:
+            box = face.box
             match = max(free, key=lambda item: overlap(item[1], box), default=None)
             if match is not None and overlap(match[1], box) >= MIN_OVERLAP:
                 free.remove(match)
@@ -128,7 +129,7 @@ class _Tracker:
             else:
                 track, self.next_track = self.next_track, self.next_track + 1
             current.append((track, box, scores))
-            faces.append({**face_record(box, scores, class_names), "track": track})
+            faces.append({**face_record(face, scores, class_names), "track": track})
         self.previous = current
         return faces
 

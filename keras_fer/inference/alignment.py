@@ -1,0 +1,58 @@
+"""Face crops framed as the classifier's training faces (`keras_fer.data.framing.FER2013_CROP`): eyes level, forehead to chin."""
+
+import numpy as np
+
+from keras_fer.data.framing import FER2013_CROP
+from keras_fer.data.images import MIN_FACE_SIDE
+
+
+def aligned_crop(image, eyes, framing=FER2013_CROP):
+    """The square crop of `image` with the eyes level and placed as in `framing`.
+
+    Args:
+        image: an RGB or gray uint8 array.
+        eyes: `(2, 2)` eye centres `(x, y)`, left to right in the image.
+        framing: a `FaceCrop`.
+
+    Returns:
+        A uint8 crop of side `eye distance / framing.eye_distance` pixels (at
+        least `MIN_FACE_SIDE`), edges repeated where it leaves the image.
+    """
+    import cv2
+
+    (x0, y0), (x1, y1) = np.asarray(eyes, "float64")
+    distance = max(np.hypot(x1 - x0, y1 - y0), 1e-6)
+    side = max(int(round(distance / framing.eye_distance)), MIN_FACE_SIDE)
+    scale = side * framing.eye_distance / distance
+    cosine, sine = scale * (x1 - x0) / distance, scale * (y1 - y0) / distance
+    middle_x, middle_y = (x0 + x1) / 2, (y0 + y1) / 2
+    target_x, target_y = framing.eye_center[0] * side, framing.eye_center[1] * side
+    matrix = np.array(
+        [
+            [cosine, sine, target_x - cosine * middle_x - sine * middle_y],
+            [-sine, cosine, target_y + sine * middle_x - cosine * middle_y],
+        ]
+    )
+    return cv2.warpAffine(np.ascontiguousarray(image), matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def box_crop(image, box, framing=FER2013_CROP):
+    """The upright square crop that puts a BlazeFace `box` `(x, y, width, height)` where `framing` has it."""
+    x, y, width, height = box
+    side = max(width, height) / framing.box_side
+    center_x = x + width / 2 + (0.5 - framing.box_center[0]) * side
+    center_y = y + height / 2 + (0.5 - framing.box_center[1]) * side
+    return _clipped(image, center_x - side / 2, center_y - side / 2, side)
+
+
+def margin_crop(image, box, margin):
+    """The box `(x, y, width, height)` grown by `margin` of its size on each side, clipped to the image."""
+    x, y, width, height = box
+    dx, dy = int(round(width * margin)), int(round(height * margin))
+    top, left = max(y - dy, 0), max(x - dx, 0)
+    return image[top : y + height + dy, left : x + width + dx]
+
+
+def _clipped(image, left, top, side):
+    left, top, side = int(round(left)), int(round(top)), int(round(side))
+    return image[max(top, 0) : max(top + side, 0), max(left, 0) : max(left + side, 0)]

@@ -1,0 +1,204 @@
+"""MediaPipe's BlazeFace face detectors, run with LiteRT: boxes, scores and six landmarks.
+
+The `.tflite` files ship in `keras_fer/assets/` (origin, version, checksum
+and licence in `keras_fer/NOTICE`). Anchors, decoding and weighted
+non-maximum suppression follow MediaPipe's `face_detection_short_range` and
+`face_detection_full_range` graphs.
+"""
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from keras_fer.inference.faces import Detection, check_min_score
+from keras_fer.validation import is_number
+
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    file: str
+    input_size: int
+    strides: tuple
+    anchors_per_stride: tuple
+    min_score: float
+
+    @property
+    def path(self) -> Path:
+        return Path(str(resources.files("keras_fer") / "assets" / self.file))
+
+
+BLAZEFACE_MODELS = {
+    "short": BlazeFaceModel("face_detection_short_range.tflite", 128, (8, 16), (2, 6), 0.5),
+    "full": BlazeFaceModel("face_detection_full_range.tflite", 192, (4,), (1,), 0.6),
+}
+SUPPRESSION_IOU = 0.3
+TILED_MIN_SCORE = 0.7
+SMALLEST_FACE = 0.2  # of a window's side: below it the short-range model misses most faces (benchmarks/face_detection.py)
+
+
+class BlazeFaceDetector:
+    """Faces with MediaPipe's BlazeFace: box, score and six landmarks each.
+
+    `range="short"` is MediaPipe's model for faces that fill a good part of
+    its window (at least about a fifth of its side; 128x128 input);
+    `range="full"` is its model for smaller faces (192x192 input). With
+    `min_size`, the short-range model also looks at overlapping tiles, ever
+    smaller by sqrt(2), until faces of `min_size` pixels fill a fifth of a
+    tile, and the detections of all windows are merged. On FER2013 faces
+    pasted into 640x480 scenes (`benchmarks/face_detection.py`, table in
+    `benchmarks/README.md`) tiles find three times the faces the whole
+    image does.
+
+    Args:
+        range: `"short"` or `"full"`.
+        min_score: smallest detection score kept, in `[0, 1]`; `None` for
+            MediaPipe's threshold of the model (0.5 short, 0.6 full) on the
+            whole image, 0.7 with tiles (more windows, more false alarms).
+        min_size: smallest face side in pixels to look for with tiles;
+            `None`: the whole image only, one inference.
+        num_threads: LiteRT interpreter threads.
+
+    Example:
+
+    >>> import numpy as np
+    >>> BlazeFaceDetector(min_size=32).detect(np.zeros((240, 320, 3), "uint8"))
+    []
+    """
+
+    def __init__(self, range="short", min_score=None, min_size=None, num_threads=1):
+        if range not in BLAZEFACE_MODELS:
+            raise ValueError(f"`range` must be one of {sorted(BLAZEFACE_MODELS)}. Received: range={range!r}")
+        self.model = BLAZEFACE_MODELS[range]
+        self.range = range
+        if min_size is not None and not is_number(min_size, 1, None):
+            raise ValueError(f"`min_size` must be None or a number of pixels >= 1. Received: min_size={min_size!r}")
+        if min_score is None:
+            min_score = self.model.min_score if min_size is None else TILED_MIN_SCORE
+        self.min_score = check_min_score(min_score)
+        self.min_size = min_size
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(self.model.path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.outputs = sorted((detail["shape"][-1], detail["index"]) for detail in self.interpreter.get_output_details())
+        self.anchors = anchor_centers(self.model.input_size, self.model.strides, self.model.anchors_per_stride)
+
+    def detect(self, image) -> list:
+        """The faces of an RGB or gray uint8 image, as `Detection`s in its pixel coordinates."""
+        image = np.asarray(image)
+        found = [self._window(image, *window) for window in windows(image.shape[:2], self.min_size)]
+        boxes, landmarks, scores = (np.concatenate(values) for values in zip(*found))
+        return [
+            Detection.from_corners(corners, score, points, image.shape[:2])
+            for corners, points, score in weighted_suppression(boxes, landmarks, scores, SUPPRESSION_IOU)
+        ]
+
+    def _window(self, image, left, top, side):
+        """Boxes, landmarks and scores found in one square window, in image pixels, without those cut by its inner edges."""
+        tensor, scale = letterbox(image[top : top + side, left : left + side], self.model.input_size)
+        self.interpreter.set_tensor(self.input, tensor)
+        self.interpreter.invoke()
+        (_, score_index), (_, regression_index) = self.outputs
+        logits = self.interpreter.get_tensor(score_index)[0, :, 0]
+        regressions = self.interpreter.get_tensor(regression_index)[0]
+        boxes, landmarks, scores = decode(regressions, logits, self.anchors, self.model.input_size, self.min_score)
+        boxes, landmarks = boxes * scale + [left, top, left, top], landmarks * scale + [left, top]
+        height, width = image.shape[:2]
+        cut = np.zeros(len(boxes), bool)
+        for edge, axis, inner in ((left, 0, left > 0), (top, 1, top > 0)):
+            cut |= inner & (boxes[:, axis] <= edge + 1)
+        for edge, axis, inner in ((left + side, 2, left + side < width), (top + side, 3, top + side < height)):
+            cut |= inner & (boxes[:, axis] >= edge - 1)
+        return boxes[~cut], landmarks[~cut], scores[~cut]
+
+
+def windows(shape, min_size):
+    """Square windows `(left, top, side)`: the whole image, then overlapping tiles ever smaller by sqrt(2).
+
+    Tiles shrink while the smallest face the previous level finds
+    (`SMALLEST_FACE` of its side) is larger than `min_size`; neighbours
+    overlap by half a tile. `min_size=None`: the whole image only.
+    """
+    height, width = shape
+    side = max(height, width)
+    found = [(0, 0, side)]
+    while min_size is not None and side * SMALLEST_FACE > min_size:
+        side = int(round(side / np.sqrt(2)))
+        found += [(left, top, side) for top in _starts(height, side) for left in _starts(width, side)]
+    return found
+
+
+def _starts(length, side):
+    if length <= side:
+        return [0]
+    count = int(np.ceil((length - side) / (side / 2))) + 1
+    return [int(round(start)) for start in np.linspace(0, length - side, count)]
+
+
+def letterbox(image, size):
+    """The image as a `(1, size, size, 3)` float tensor in `[-1, 1]`, padded below and right to a square.
+
+    Returns the tensor and the side of the square in image pixels, which
+    maps the model's `[0, 1]` coordinates back to the image's.
+    """
+    import cv2
+
+    image = np.asarray(image)
+    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    height, width = rgb.shape[:2]
+    side = max(height, width)
+    square = np.zeros((side, side, 3), "uint8")
+    square[:height, :width] = rgb
+    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    return (resized.astype("float32") / 127.5 - 1.0)[None], side
+
+
+def anchor_centers(input_size, strides, anchors_per_stride):
+    """MediaPipe's SSD anchor centres `(n, 2)` in `[0, 1]`: row by row, each cell's anchors together."""
+    centers = []
+    for stride, count in zip(strides, anchors_per_stride):
+        cells = input_size // stride
+        y, x = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = (np.stack([x, y], axis=-1).reshape(-1, 2) + 0.5) / cells
+        centers.append(np.repeat(grid, count, axis=0))
+    return np.concatenate(centers).astype("float32")
+
+
+def decode(regressions, logits, anchors, input_size, min_score):
+    """Corner boxes `(n, 4)`, landmarks `(n, 6, 2)` and scores of the anchors scoring at least `min_score`."""
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype("float64"), -100.0, 100.0)))
+    keep = scores >= min_score
+    values, centers = regressions[keep] / input_size, anchors[keep]
+    middle, size = values[:, :2] + centers, values[:, 2:4]
+    boxes = np.concatenate([middle - size / 2, middle + size / 2], axis=1)
+    landmarks = values[:, 4:16].reshape(-1, 6, 2) + centers[:, None]
+    return boxes, landmarks, scores[keep]
+
+
+def weighted_suppression(boxes, landmarks, scores, threshold):
+    """MediaPipe's weighted non-maximum suppression: each cluster of overlapping boxes becomes its score-weighted mean.
+
+    Yields `(corners, landmarks, score)` from the best score down; the
+    score is the cluster's best.
+    """
+    order = np.argsort(-scores, kind="stable")
+    while order.size:
+        overlapping = iou(boxes[order[0]], boxes[order]) > threshold
+        overlapping[0] = True
+        cluster, order = order[overlapping], order[~overlapping]
+        weights = scores[cluster][:, None]
+        corners = (boxes[cluster] * weights).sum(axis=0) / weights.sum()
+        points = (landmarks[cluster] * weights[:, :, None]).sum(axis=0) / weights.sum()
+        yield corners, points, float(scores[cluster[0]])
+
+
+def iou(box, boxes):
+    """Intersection over union of one corner box `(x0, y0, x1, y1)` with each of `boxes`."""
+    low, high = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    intersection = np.prod(np.clip(high - low, 0, None), axis=1)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    union = np.prod(box[2:] - box[:2]) + areas - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)

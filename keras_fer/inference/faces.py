@@ -1,0 +1,60 @@
+"""What a face detector finds: `Detection` (box, score, landmarks)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from keras_fer.validation import is_number
+
+LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")  # MediaPipe's order; the person's right and left
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """One face in an image.
+
+    Attributes:
+        box: `(x, y, width, height)` in pixels, inside the image.
+        score: the detector's confidence in `[0, 1]`; `None` for detectors
+            without one (Haar).
+        landmarks: `(6, 2)` float pixel coordinates `(x, y)` of `LANDMARKS`,
+            or `None` for detectors without landmarks.
+    """
+
+    box: tuple
+    score: float | None = None
+    landmarks: np.ndarray | None = None
+
+    @classmethod
+    def from_corners(cls, corners, score, landmarks, shape):
+        """A detection from float corners `(x0, y0, x1, y1)`, its box rounded and clipped to an image of `shape`."""
+        height, width = shape
+        x0, y0 = int(round(max(corners[0], 0))), int(round(max(corners[1], 0)))
+        x1, y1 = int(round(min(corners[2], width))), int(round(min(corners[3], height)))
+        return cls((x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)), float(score), np.asarray(landmarks, "float32"))
+
+    @property
+    def eyes(self):
+        """The eye centres `(2, 2)`, left to right in the image (the person's right eye first), or `None`."""
+        return None if self.landmarks is None else np.asarray(sorted(self.landmarks[:2].tolist()), "float32")
+
+    def record(self):
+        """`box`, `face_score` and `landmarks` as `Recognizer.analyze` reports them (plain Python values)."""
+        landmarks = None if self.landmarks is None else {name: [round(float(v), 1) for v in point] for name, point in zip(LANDMARKS, self.landmarks)}
+        return {"box": tuple(int(v) for v in self.box), "face_score": None if self.score is None else round(self.score, 4), "landmarks": landmarks}
+
+
+def as_detection(found):
+    """A `Detection` from what a detector returned: a `Detection` or a box `(x, y, width, height)`."""
+    if isinstance(found, Detection):
+        return found
+    box = tuple(found)
+    if len(box) != 4:
+        raise ValueError(f"A face detector must return Detections or boxes (x, y, width, height). Received: {found!r}")
+    return Detection(tuple(int(v) for v in box))
+
+
+def check_min_score(min_score):
+    if not is_number(min_score, 0, 1):
+        raise ValueError(f"`min_score` must be a number in [0, 1]. Received: min_score={min_score!r}")
+    return float(min_score)
