@@ -30,7 +30,7 @@ from matplotlib import cbook
 from keras_fer.data import load_fer2013
 from keras_fer.inference import Recognizer
 from keras_fer.inference.blazeface import BlazeFaceDetector
-from keras_fer.inference.detection import HaarFaceDetector, detected_faces
+from keras_fer.inference.detection import MIN_FACE_SIZE, HaarFaceDetector, detected_faces, make_detector
 from keras_fer.inference.stream import overlap
 
 SIZE = (480, 640)
@@ -58,11 +58,10 @@ def main():
     detectors = {
         "haar": HaarFaceDetector(),
         "blazeface short, whole image": BlazeFaceDetector("short", 0.3),
-        "blazeface short, tiles to 32 px": BlazeFaceDetector("short", 0.3, min_size=32),
-        "blazeface short, tiles to 48 px": BlazeFaceDetector("short", 0.3, min_size=48),
-        "blazeface full, whole image": BlazeFaceDetector("full", 0.3),
+        f'"blazeface" (default): short, tiles to {MIN_FACE_SIZE} px': BlazeFaceDetector("short", 0.3, min_size=MIN_FACE_SIZE),
+        '"blazeface-full": full, whole image': BlazeFaceDetector("full", 0.3),
     }
-    defaults = {name: 0.6 if "full" in name else 0.5 for name in detectors} | {"haar": None}
+    defaults = {name: getattr(detector, "min_score", None) for name, detector in zip(detectors, make_default_detectors())}
     rows, found = [], {}
     for name, detector in detectors.items():
         seconds, found[name] = timed_detections(detector, scenes)
@@ -86,6 +85,11 @@ def main():
             recall, precision, _, _ = matched(scenes, kept)
             print(f"  {threshold:.1f}: recall {recall:.2%}, precision {precision:.2%}")
     portrait()
+
+
+def make_default_detectors():
+    """The detectors above with their own default `min_score` (`None` for Haar)."""
+    return [None, BlazeFaceDetector("short"), make_detector("blazeface"), make_detector("blazeface-full")]
 
 
 def make_scenes(images, labels, count, rng):

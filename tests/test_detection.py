@@ -44,7 +44,8 @@ def test_weighted_suppression_averages_each_cluster_by_score():
     landmarks = np.stack([np.full((6, 2), v, "float32") for v in (0, 3, 9)])
     scores = np.array([0.9, 0.3, 0.6], "float32")
     clusters = list(weighted_suppression(boxes, landmarks, scores, 0.3))
-    assert [score for *_, score in clusters] == pytest.approx([0.9, 0.6])
+    assert [score for *_, score, _ in clusters] == pytest.approx([0.9, 0.6])
+    assert [members.tolist() for *_, members in clusters] == [[0, 1], [2]]
     np.testing.assert_allclose(clusters[0][0], [0.25, 0.25, 10.25, 10.25], rtol=1e-6)  # (0.9 * 0 + 0.3 * 1) / 1.2
     np.testing.assert_allclose(clusters[0][1], np.full((6, 2), 0.75), rtol=1e-6)
     np.testing.assert_allclose(clusters[1][0], boxes[2])

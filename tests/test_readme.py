@@ -8,7 +8,7 @@ from matplotlib import cbook
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-NEEDS_FILES = ("load_fer2013(", 'stream("clip.mp4"')
+NEEDS_FILES = ("load_fer2013(", 'stream("clip.mp4"', "stream(0")  # data, a video, a camera
 
 
 def python_blocks():

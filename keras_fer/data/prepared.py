@@ -47,7 +47,18 @@ MIN_SHARD_RECORDS, MAX_SHARD_RECORDS = 256, 8192
 CHUNK = 256  # records decoded at a time when a `PreparedDataset`'s images are read in order
 
 
-def prepare(data, output, image_size=(48, 48), channels=1, splits=None, encoding="auto", shard_size=None, workers=None, seed=0, verbose=False):
+def prepare(
+    data: "keras_fer.training.config.DataConfig",  # noqa: F821 (a later layer: named, not imported)
+    output: str | Path,
+    image_size: tuple[int, int] = (48, 48),
+    channels: int = 1,
+    splits: list[str] | None = None,
+    encoding: str = "auto",
+    shard_size: int | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+) -> dict:
     """Decodes the splits of a config's `data` section once into ArrayRecord shards and a manifest.
 
     Each split is listed by its dataset's loader (`keras_fer.data.registry`)
@@ -359,7 +370,7 @@ def read_manifest(directory):
     return manifest
 
 
-def load_prepared(directory, split, verify=True):
+def load_prepared(directory: str | Path, split: str, verify: bool = True) -> "PreparedDataset":
     """One split of a prepared dataset, its images left in the shards.
 
     Args:

@@ -23,7 +23,7 @@ CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sy
 FORMATS = ("savedmodel", "tflite")
 
 
-def export_saved_model(model, path, class_names=None, batch_size=None):
+def export_saved_model(model: keras.Model, path: str | Path, class_names: list[str] | None = None, batch_size: int | None = None) -> Path:
     """Exports the inference graph (no mixing) as a SavedModel with signature `serve`.
 
     The signature takes a batch of face crops as uint8 pixels
@@ -63,7 +63,13 @@ def export_saved_model(model, path, class_names=None, batch_size=None):
     return path
 
 
-def export_tflite(model, path, quantize="none", representative_images=None, class_names=None):
+def export_tflite(
+    model: keras.Model,
+    path: str | Path,
+    quantize: str = "none",
+    representative_images: np.ndarray | None = None,
+    class_names: list[str] | None = None,
+) -> Path:
     """Converts `model` to a TFLite file that runs on TFLite builtin ops only.
 
     The model is first exported as a SavedModel (`export_saved_model`) and

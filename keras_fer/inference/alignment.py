@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from keras_fer.data.framing import FER2013_CROP
+from keras_fer.data.framing import FER2013_CROP, FaceCrop
 from keras_fer.data.images import MIN_FACE_SIDE
 
 
-def aligned_crop(image, eyes, framing=FER2013_CROP):
+def aligned_crop(image: np.ndarray, eyes: np.ndarray, framing: FaceCrop = FER2013_CROP) -> np.ndarray:
     """The square crop of `image` with the eyes level and placed as in `framing`.
 
     Args:
@@ -36,7 +36,7 @@ def aligned_crop(image, eyes, framing=FER2013_CROP):
     return cv2.warpAffine(np.ascontiguousarray(image), matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def box_crop(image, box, framing=FER2013_CROP):
+def box_crop(image: np.ndarray, box: tuple, framing: FaceCrop = FER2013_CROP) -> np.ndarray:
     """The upright square crop that puts a BlazeFace `box` `(x, y, width, height)` where `framing` has it."""
     x, y, width, height = box
     side = max(width, height) / framing.box_side
@@ -45,7 +45,7 @@ def box_crop(image, box, framing=FER2013_CROP):
     return _clipped(image, center_x - side / 2, center_y - side / 2, side)
 
 
-def margin_crop(image, box, margin):
+def margin_crop(image: np.ndarray, box: tuple, margin: float) -> np.ndarray:
     """The box `(x, y, width, height)` grown by `margin` of its size on each side, clipped to the image."""
     x, y, width, height = box
     dx, dy = int(round(width * margin)), int(round(height * margin))

@@ -67,7 +67,7 @@ class BlazeFaceDetector:
     []
     """
 
-    def __init__(self, range="short", min_score=None, min_size=None, num_threads=1):
+    def __init__(self, range: str = "short", min_score: float | None = None, min_size: float | None = None, num_threads: int = 1) -> None:
         if range not in BLAZEFACE_MODELS:
             raise ValueError(f"`range` must be one of {sorted(BLAZEFACE_MODELS)}. Received: range={range!r}")
         self.model = BLAZEFACE_MODELS[range]
@@ -91,9 +91,11 @@ class BlazeFaceDetector:
         image = np.asarray(image)
         found = [self._window(image, *window) for window in windows(image.shape[:2], self.min_size)]
         boxes, landmarks, scores = (np.concatenate(values) for values in zip(*found))
+        window = np.concatenate([np.full(len(window_scores), number) for number, (*_, window_scores) in enumerate(found)])
         return [
             Detection.from_corners(corners, score, points, image.shape[:2])
-            for corners, points, score in weighted_suppression(boxes, landmarks, scores, SUPPRESSION_IOU)
+            for corners, points, score, members in weighted_suppression(boxes, landmarks, scores, SUPPRESSION_IOU)
+            if supported(window[members])
         ]
 
     def _window(self, image, left, top, side):
@@ -136,6 +138,15 @@ def _starts(length, side):
         return [0]
     count = int(np.ceil((length - side) / (side / 2))) + 1
     return [int(round(start)) for start in np.linspace(0, length - side, count)]
+
+
+def supported(windows):
+    """Whether a face's detections come from the whole image (window 0) or from at least two tiles.
+
+    A face is seen by every tile it fits in, and tiles overlap by half, so
+    one found by a single tile alone is a texture more often than a face.
+    """
+    return bool(windows.size) and (windows.min() == 0 or len(np.unique(windows)) >= 2)
 
 
 def letterbox(image, size):
@@ -181,8 +192,8 @@ def decode(regressions, logits, anchors, input_size, min_score):
 def weighted_suppression(boxes, landmarks, scores, threshold):
     """MediaPipe's weighted non-maximum suppression: each cluster of overlapping boxes becomes its score-weighted mean.
 
-    Yields `(corners, landmarks, score)` from the best score down; the
-    score is the cluster's best.
+    Yields `(corners, landmarks, score, members)` from the best score down;
+    the score is the cluster's best, `members` the indices of its boxes.
     """
     order = np.argsort(-scores, kind="stable")
     while order.size:
@@ -192,7 +203,7 @@ def weighted_suppression(boxes, landmarks, scores, threshold):
         weights = scores[cluster][:, None]
         corners = (boxes[cluster] * weights).sum(axis=0) / weights.sum()
         points = (landmarks[cluster] * weights[:, :, None]).sum(axis=0) / weights.sum()
-        yield corners, points, float(scores[cluster[0]])
+        yield corners, points, float(scores[cluster[0]]), cluster
 
 
 def iou(box, boxes):

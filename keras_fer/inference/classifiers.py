@@ -38,7 +38,7 @@ def shipped_model_path(name=DEFAULT_MODEL):
     return WEIGHTS[name].path
 
 
-def load_classifier(model=None):
+def load_classifier(model: str | Path | None = None) -> Classifier:
     """A `Classifier` for shipped weights, a `.keras` file, a SavedModel folder or a `.tflite` file.
 
     Args:

@@ -9,7 +9,7 @@ DEFAULT_DETECTOR = "blazeface"
 MIN_FACE_SIZE = 32  # pixels: the smallest face "blazeface" looks for with tiles
 
 
-def make_detector(detector=None, min_score=None):
+def make_detector(detector: str | object | None = None, min_score: float | None = None) -> object:
     """A face detector from its name (`DETECTORS`), or `detector` itself when it is an object with `detect`.
 
     Args:
@@ -40,7 +40,7 @@ def make_detector(detector=None, min_score=None):
     return BlazeFaceDetector("short", min_score=min_score, min_size=MIN_FACE_SIZE)
 
 
-def detected_faces(detector, image, min_score=None):
+def detected_faces(detector, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
     """`detector`'s faces in `image` as `Detection`s, left to right, those scoring under `min_score` left out."""
     faces = [as_detection(found) for found in detector.detect(image)]
     if min_score is not None:

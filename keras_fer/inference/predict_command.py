@@ -246,23 +246,25 @@ def printable(name):
 
 
 class Progress:
-    """A one-line progress bar on a terminal (`stderr`); silent elsewhere unless `enabled`."""
+    """A `tqdm` progress bar of files on a terminal (`stderr`); silent elsewhere unless `enabled`."""
 
-    def __init__(self, total, stream=None, enabled=None, width=24):
+    def __init__(self, total, stream=None, enabled=None):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.total = total
-        self.width = width
+        self.bar = None
 
     def update(self, done, text=""):
         if not self.enabled:
             return
-        filled = round(self.width * done / self.total) if self.total else self.width
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, file=self.stream, unit="file", dynamic_ncols=True)
         text = printable(text)
-        label = text if len(text) <= 40 else "..." + text[-37:]
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {label:<40}")
-        self.stream.flush()
+        self.bar.set_description_str(text if len(text) <= 40 else "..." + text[-37:], refresh=False)
+        self.bar.update(done - self.bar.n)
 
     def close(self):
-        if self.enabled:
-            self.stream.write("\n")
+        if self.bar is not None:
+            self.bar.close()

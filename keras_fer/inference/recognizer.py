@@ -1,5 +1,6 @@
 """`Recognizer`: expressions of the faces in photos, from any keras-fer model file."""
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
-from keras_fer.inference.classifiers import load_classifier
+from keras_fer.inference.classifiers import Classifier, load_classifier
 from keras_fer.inference.detection import detected_faces, make_detector
 from keras_fer.inference.explain import Explainer, resize_map
+from keras_fer.inference.faces import Detection
 from keras_fer.inference.media import upright_rgb
 from keras_fer.models.tta import average_over_views, check_shift
 from keras_fer.validation import is_int, is_number
@@ -73,17 +75,17 @@ class Recognizer:
 
     def __init__(
         self,
-        classifier=None,
-        detector=None,
-        margin=0.1,
-        batch_size=64,
-        flip=False,
-        shift=0,
-        model=None,
-        basic_classes=False,
-        min_score=None,
-        align=True,
-    ):
+        classifier: Classifier | None = None,
+        detector: str | object | None = None,
+        margin: float = 0.1,
+        batch_size: int = 64,
+        flip: bool = False,
+        shift: int = 0,
+        model: str | Path | None = None,
+        basic_classes: bool = False,
+        min_score: float | None = None,
+        align: bool = True,
+    ) -> None:
         if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
         if not is_int(batch_size, minimum=1, numpy=True):
@@ -110,15 +112,15 @@ class Recognizer:
         self._explainer = None
 
     @classmethod
-    def from_file(cls, path, **kwargs):
+    def from_file(cls, path: str | Path, **kwargs) -> "Recognizer":
         """A `Recognizer` for a `.keras` file, SavedModel folder or `.tflite` file."""
         return cls(load_classifier(path), **kwargs)
 
     @property
-    def class_names(self):
+    def class_names(self) -> tuple:
         return EXPRESSIONS if self.basic_classes else self.classifier.class_names
 
-    def predict_faces(self, faces):
+    def predict_faces(self, faces: np.ndarray | list) -> np.ndarray:
         """Class probabilities `(n, num_classes)` of face crops of any size, gray or color.
 
         Args:
@@ -159,11 +161,11 @@ class Recognizer:
         scores = checked_scores(scores, len(faces), len(self.classifier.class_names), getattr(self.classifier, "path", None))
         return to_basic_classes(scores, self.classifier.class_names) if self.basic_classes else scores
 
-    def detect(self, rgb):
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
         """The faces of an RGB uint8 array as `keras_fer.inference.Detection`s (box, score, landmarks), left to right."""
         return detected_faces(self.detector, rgb, self.min_score)
 
-    def face_crop(self, rgb, face):
+    def face_crop(self, rgb: np.ndarray, face: Detection) -> np.ndarray:
         """The crop of one detected face that the classifier sees (before resizing to its input).
 
         Eyes level and framed as `FER2013_CROP` when the detection has
@@ -174,7 +176,7 @@ class Recognizer:
             return margin_crop(rgb, face.box, self.margin)
         return aligned_crop(rgb, face.eyes, FER2013_CROP) if self.align else box_crop(rgb, face.box, FER2013_CROP)
 
-    def analyze(self, image):
+    def analyze(self, image: str | Path | Image.Image | np.ndarray) -> list[dict]:
         """The faces of a photo, left to right: `[{box, face_score, label, scores, landmarks}]` (empty without faces).
 
         `face_score` is the detector's confidence (`None` for Haar);
@@ -190,7 +192,14 @@ class Recognizer:
         probabilities = self.predict_faces(crops) if crops else []
         return [face_record(face, scores, self.class_names) for face, scores in zip(faces, probabilities)]
 
-    def stream(self, source, every=1, batch_frames=8, smoothing=0.0, keep_frames=False):
+    def stream(
+        self,
+        source: int | str | Path | Iterable[np.ndarray],
+        every: int = 1,
+        batch_frames: int = 8,
+        smoothing: float = 0.0,
+        keep_frames: bool = False,
+    ) -> Iterator[dict]:
         """Yields `{frame_index, time, faces}` for every `every`-th frame of a camera, a video or frames in memory.
 
         See `keras_fer.inference.stream.stream`: `source` is a camera index,
@@ -211,7 +220,7 @@ class Recognizer:
 
         return stream(self, source, every, batch_frames, smoothing, keep_frames)
 
-    def explain(self, image, boxes=None):
+    def explain(self, image: str | Path | Image.Image | np.ndarray, boxes: list | None = None) -> list[dict]:
         """The faces of a photo with heatmaps of where the model looked, left to right.
 
         Each face is `analyze`'s dict plus `face` (the RGB crop), `attention`
@@ -266,7 +275,7 @@ class Recognizer:
         return np.asarray(picture, "uint8").reshape(height, width, channels)
 
 
-def read_rgb(image):
+def read_rgb(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
     """An RGB uint8 array from a path, a PIL image (upright by its EXIF orientation) or an array."""
     if isinstance(image, (str, Path)):
         try:

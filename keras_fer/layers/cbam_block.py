@@ -47,7 +47,7 @@ class CBAMBlock(keras.layers.Layer):
     (2, 16, 16, 32)
     """
 
-    def __init__(self, reduction_ratio=16, spatial_kernel_size=7, **kwargs):
+    def __init__(self, reduction_ratio: int = 16, spatial_kernel_size: int = 7, **kwargs) -> None:
         super().__init__(**kwargs)
         if not is_int(reduction_ratio, minimum=1):
             raise ValueError(f"`reduction_ratio` must be a positive integer. Received: reduction_ratio={reduction_ratio}")

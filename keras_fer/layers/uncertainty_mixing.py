@@ -54,7 +54,7 @@ class UncertaintyMixing(keras.layers.Layer):
     ((4, 8), (4, 4))
     """
 
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if seed is not None and not is_int(seed):
             raise ValueError(f"`seed` must be an integer or None. Received: seed={seed}")

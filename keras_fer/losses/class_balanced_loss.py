@@ -60,13 +60,13 @@ class ClassBalancedLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        samples_per_class,
-        beta=0.9999,
-        weighting="effective_number",
-        gamma=0.0,
-        from_logits=False,
+        samples_per_class: list[int],
+        beta: float = 0.9999,
+        weighting: str = "effective_number",
+        gamma: float = 0.0,
+        from_logits: bool = False,
         **kwargs,
-    ):
+    ) -> None:
         kwargs.setdefault("name", "class_balanced_loss")
         super().__init__(**kwargs)
         if not is_number(gamma, minimum=0):

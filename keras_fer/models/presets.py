@@ -4,6 +4,7 @@ import dataclasses
 from importlib import resources
 from pathlib import Path
 
+from keras_fer.models.fer_model import FERModel
 from keras_fer.models.loading import load_model_file
 from keras_fer.models.resnet import resnet18
 
@@ -84,7 +85,7 @@ WEIGHTS = {
 }
 
 
-def list_presets():
+def list_presets() -> dict[str, dict]:
     """Every preset with its metadata: description, input shape, parameters and the weights that ship for it.
 
     Example:
@@ -105,7 +106,7 @@ def list_presets():
     }
 
 
-def from_preset(name, weights=None, **overrides):
+def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
     """Builds the `resnet18` of a named preset, untrained or with shipped weights.
 
     Presets (`list_presets()` gives their metadata):
