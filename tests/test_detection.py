@@ -181,3 +181,19 @@ def test_a_detector_returning_something_else_is_a_clear_error():
 
     with pytest.raises(ValueError, match=r"must return Detections or boxes \(x, y, width, height\). Received: \(1, 2, 3\)"):
         Recognizer(model="fer2013", detector=Broken()).analyze(np.zeros((40, 40, 3), "uint8"))
+
+
+def test_predict_command_offers_every_detector_and_checks_min_score(tmp_path, capsys):
+    from keras_fer.cli import _parser, main
+
+    predict = next(action for action in _parser()._subparsers._group_actions[0].choices["predict"]._actions if action.dest == "detector")
+    assert tuple(predict.choices) == DETECTORS
+    with pytest.raises(SystemExit) as exit:
+        main(["predict", str(PHOTO), "--min-score", "2"])
+    assert exit.value.code == 2 and "--min-score: must be a number in [0, 1], got '2'" in capsys.readouterr().err
+    assert main(["predict", str(PHOTO), "--detector", "haar", "--json", str(tmp_path / "haar.json")]) == 0
+    assert main(["predict", str(PHOTO), "--min-score", "0.9", "--no-align", "--json", str(tmp_path / "blazeface.json")]) == 0
+    import json
+
+    haar, blazeface = (json.loads((tmp_path / f"{name}.json").read_text())[0]["faces"] for name in ("haar", "blazeface"))
+    assert len(haar) == len(blazeface) == 1 and haar[0]["face_score"] is None and blazeface[0]["face_score"] > 0.9
