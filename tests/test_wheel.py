@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import venv
 import zipfile
 from importlib import metadata
@@ -39,7 +40,9 @@ def test_the_sdist_and_wheel_hold_every_asset(built):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert set(ASSETS) <= names
     assert not any(name.startswith(("tests/", "saved_models/", "benchmarks/")) for name in names)
-    assert sdist.name.startswith("keras_fer-")
+    with tarfile.open(sdist) as archive:  # setuptools < 69 names it keras-fer-*, later ones keras_fer-*
+        inside = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"setup.cfg", "pyproject.toml", "README.md", "keras_fer/inference/blazeface.py", *ASSETS} <= inside
 
 
 def test_every_declared_requirement_is_met_and_every_direct_import_is_declared():
