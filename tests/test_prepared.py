@@ -301,3 +301,17 @@ def test_real_fer2013_validation_split(tmp_path):
     assert manifest["splits"]["val"]["class_counts"] == expected.class_counts and dataset.num_examples == expected.num_examples > 3000
     np.testing.assert_array_equal(dataset.images[:], expected.images)
     assert dataset.sources == expected.sources
+
+
+def test_streamed_blocks_are_about_4_mib_and_stay_inside_a_shard(tmp_path):
+    from keras_fer.data.prepared import block_size, blocks
+
+    assert [block_size(shape) for shape in ((48, 48, 1), (96, 96, 3), (224, 224, 3), (2000, 2000, 3))] == [1024, 128, 16, 16]
+    starts, lengths = blocks(np.array([0, 8, 16, 20]), 6)
+    assert starts.tolist() == [0, 6, 8, 14, 16] and lengths.tolist() == [6, 2, 6, 2, 4]
+    faces = write_folders(tmp_path / "faces", per_class=(3, 3, 3, 3, 3, 3, 3))
+    prepare(folder_data(faces), tmp_path / "prepared", (48, 48), 1, shard_size=8)
+    images = load_prepared(tmp_path / "prepared", "train").images
+    np.testing.assert_array_equal(images.read_range(8, 13), images[8:13])
+    with pytest.raises(IndexError, match=r"records 6\.\.10 cross the end of .*shard-00000"):
+        images.read_range(6, 10)
