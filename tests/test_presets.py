@@ -23,14 +23,16 @@ def test_metadata_matches_the_built_model(name):
 
 
 def test_list_presets_names_the_shipped_weights():
-    assert {name: metadata["weights"] for name, metadata in list_presets().items()} == {"paper": [], "fer2013": ["fer2013"], "tiny": []}
+    assert {name: metadata["weights"] for name, metadata in list_presets().items()} == {"paper": [], "fer2013": ["fer2013", "ferplus"], "tiny": []}
     assert all(weights.path.is_file() for weights in WEIGHTS.values())
 
 
-def test_shipped_weights_give_the_shipped_model():
+@pytest.mark.parametrize("weights, classes", [("fer2013", 7), ("ferplus", 8)])
+def test_shipped_weights_give_the_shipped_model(weights, classes):
     faces = make_faces(2, 48, seed=0).images.astype("float32")
-    shipped = keras.models.load_model(WEIGHTS["fer2013"].path)
-    model = from_preset("fer2013", weights="fer2013")
+    shipped = keras.models.load_model(WEIGHTS[weights].path)
+    model = from_preset("fer2013", weights=weights)
+    assert model.output_shape == (None, classes)
     np.testing.assert_allclose(model.predict(faces, verbose=0), shipped.predict(faces, verbose=0), atol=1e-5)
 
 
@@ -47,7 +49,7 @@ def test_other_classes_get_a_new_classifier_on_the_shipped_backbone():
 def test_weights_that_do_not_fit_are_errors_naming_what():
     with pytest.raises(ValueError, match=r"Unknown weights for preset 'tiny'. Valid weights: \[\]. Received: weights='fer2013'"):
         from_preset("tiny", weights="fer2013")
-    with pytest.raises(ValueError, match=r"Unknown weights for preset 'fer2013'. Valid weights: \['fer2013'\]. Received: weights='ferplus2'"):
+    with pytest.raises(ValueError, match=r"preset 'fer2013'. Valid weights: \['fer2013', 'ferplus'\]. Received: weights='ferplus2'"):
         from_preset("fer2013", weights="ferplus2")
     with pytest.raises(
         ValueError, match=r"weights 'fer2013' do not fit resnet18_fer2013: layer 'stem_conv' holds \[\(3, 3, 1, 32\)\], the model needs"

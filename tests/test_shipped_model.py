@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_fer.data import load_fer2013
+from keras_fer.data import load_fer2013, load_ferplus
 from keras_fer.inference.classifiers import shipped_model_path
 from keras_fer.models.tta import predict_probabilities
 from keras_fer.training import classification_report, config_to_dict, load_config
-from tests.testing_data import FER2013, needs_fer2013
+from tests.testing_data import FER2013, FERPLUS, needs_fer2013, needs_ferplus
 
 CARD = Path(__file__).resolve().parents[1] / "saved_models" / "fer2013"
 
@@ -20,7 +20,7 @@ CARD = Path(__file__).resolve().parents[1] / "saved_models" / "fer2013"
 def test_shipped_model_reproduces_report_json():
     expected = json.loads((CARD / "report.json").read_text())
     validation = load_fer2013(FER2013, "val")
-    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path()), validation, batch_size=256)
+    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path("fer2013")), validation, batch_size=256)
     report = classification_report(validation.labels, probabilities, validation.class_names)
     assert expected["num_examples"] == len(validation.labels) == 3579 and not expected["test_time_flip"]
     # Another CPU's float rounding may tip one close call: one face moved, no more.
@@ -55,3 +55,21 @@ def test_distillation_stages_are_the_recipe_that_ran(recipe, resolved):
     assert ours.pop("distillation")["teachers"][-2:] == ["runs/fer2013-stage5.keras", "runs/fer2013-stage4.keras"]
     ran.pop("distillation")
     assert ours == ran
+
+
+@needs_ferplus
+def test_shipped_ferplus_model_reproduces_its_report_json():
+    card = CARD.parent / "ferplus"
+    expected = json.loads((card / "report.json").read_text())
+    validation = load_ferplus(FERPLUS, "PublicTest")
+    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path("ferplus")), validation, batch_size=256)
+    report = classification_report(validation.labels, probabilities, validation.class_names)
+    assert expected["num_examples"] == len(validation.labels) == 3432 and len(validation.class_names) == 8
+    moved = np.abs(np.subtract(report["confusion_matrix"], expected["confusion_matrix"])).sum() // 2
+    assert moved <= 1, report["confusion_matrix"]
+    if not moved:
+        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+            assert abs(report[key] - expected[key]) < 1e-4, key
+    accuracy, balanced = (f"{100 * expected[key]:.2f}%" for key in ("accuracy", "balanced_accuracy"))
+    assert f"| accuracy | **{accuracy}** |" in (card / "README.md").read_text()
+    assert f"| {accuracy} | {balanced} |" in (CARD.parent / "README.md").read_text()

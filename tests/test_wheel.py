@@ -20,6 +20,7 @@ ASSETS = (
     "keras_fer/NOTICE",
     "keras_fer/py.typed",
     "keras_fer/assets/fer2013.keras",
+    "keras_fer/assets/ferplus.keras",
     "keras_fer/assets/face_detection_short_range.tflite",
     "keras_fer/assets/face_detection_full_range.tflite",
     "keras_fer/configs/fer2013.yaml",

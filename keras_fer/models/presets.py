@@ -82,6 +82,13 @@ WEIGHTS = {
         {"spatial_kernel_size": 3},
         "FER2013 train, 7 classes; 65.55% accuracy, 64.86% balanced on FER2013 PublicTest (saved_models/fer2013/README.md).",
     ),
+    "ferplus": Weights(
+        "fer2013",
+        "ferplus.keras",
+        {"spatial_kernel_size": 3, "num_classes": 8},
+        "FER+ Training, majority labels, 8 classes (contempt included), fine-tuned from `fer2013`; "
+        "78.00% accuracy, 70.32% balanced on FER+ PublicTest (saved_models/ferplus/README.md).",
+    ),
 }
 
 
