@@ -179,7 +179,10 @@ def _add_predict(subcommands):
         help="classify a live camera instead of files, every --every-th frame (default 1 here), faces tracked and "
         "their scores smoothed; one line per frame, --annotate DIR writes camera<INDEX>.mp4; Ctrl-C stops",
     )
-    predict.add_argument("--model", help="a shipped model name (fer2013) or a .keras, .tflite or SavedModel path (default: fer2013)")
+    predict.add_argument(
+        "--model", help="a shipped model name (ferplus, fer2013) or a .keras, .tflite or SavedModel path (default: ferplus, over the 7 basic classes)"
+    )
+    predict.add_argument("--all-classes", action="store_true", help="report all of an 8-class model's classes (contempt too), not the 7 basic ones")
     predict.add_argument(
         "--detector",
         choices=("blazeface", "blazeface-full", "haar"),
@@ -480,6 +483,7 @@ def _predict(arguments):
         detector=arguments.detector,
         min_score=arguments.min_score,
         align=not arguments.no_align,
+        basic_classes=False if arguments.all_classes else None,
         batch_size=arguments.batch_size,
         flip=arguments.flip,
         shift=arguments.shift,

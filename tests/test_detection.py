@@ -197,3 +197,14 @@ def test_predict_command_offers_every_detector_and_checks_min_score(tmp_path, ca
 
     haar, blazeface = (json.loads((tmp_path / f"{name}.json").read_text())[0]["faces"] for name in ("haar", "blazeface"))
     assert len(haar) == len(blazeface) == 1 and haar[0]["face_score"] is None and blazeface[0]["face_score"] > 0.9
+
+
+def test_predict_reports_the_7_basic_classes_unless_asked_for_all(tmp_path):
+    import json
+
+    from keras_fer.cli import main
+
+    for flags, name in (([], "basic"), (["--all-classes"], "all")):
+        assert main(["predict", str(PHOTO), *flags, "--json", str(tmp_path / f"{name}.json")]) == 0
+    basic, every = (json.loads((tmp_path / f"{name}.json").read_text())[0]["faces"][0]["scores"] for name in ("basic", "all"))
+    assert "contempt" not in basic and len(basic) == 7 and len(every) == 8 and "contempt" in every

@@ -127,14 +127,17 @@ def test_default_recognizer_uses_the_model_installed_with_the_package():
 
     package = Path(keras_fer.__file__).parent
     path = shipped_model_path()
-    assert path == package / "assets" / "fer2013.keras" and path.is_file() and path.stat().st_size <= 25e6
+    assert path == package / "assets" / "ferplus.keras" and path.is_file()
+    assert all(shipped_model_path(name).stat().st_size <= 25e6 for name in ("fer2013", "ferplus"))
     setup = configparser.ConfigParser()
     setup.read(package.parent / "setup.cfg")
     assert "assets/*.keras" in setup["options.package_data"]["keras_fer"].split()
-    assert (package.parent / "saved_models" / "fer2013" / "model.keras").resolve() == path.resolve()
+    assert (package.parent / "saved_models" / "ferplus" / "model.keras").resolve() == path.resolve()
     recognizer = Recognizer()
     assert recognizer.classifier.path == path and recognizer.classifier.input_shape == (48, 48, 1)
+    assert recognizer.classifier.class_names[-1] == "contempt" and recognizer.basic_classes  # FER+'s 8 classes, reported over the 7
     assert recognizer.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert Recognizer(basic_classes=False).class_names[-1] == "contempt"
     faces = recognizer.analyze(PHOTO)
     assert len(faces) == 1 and sum(faces[0]["scores"].values()) == pytest.approx(1, abs=1e-3)
 
@@ -208,8 +211,8 @@ def test_recognizer_arguments_are_checked_in_the_constructor(arguments, message)
 
 def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused():
     named = Recognizer(model="fer2013", detector=BoxDetector([]))
-    assert named.classifier.path == WEIGHTS["fer2013"].path and named.class_names == load_classifier().class_names
-    with pytest.raises(ValueError, match=r"Model ferplus9 does not exist \(shipped models: \['fer2013'\]\)"):
+    assert named.classifier.path == WEIGHTS["fer2013"].path and named.class_names == load_classifier("fer2013").class_names
+    with pytest.raises(ValueError, match=r"Model ferplus9 does not exist \(shipped models: \['fer2013', 'ferplus'\]\)"):
         Recognizer(model="ferplus9")
     with pytest.raises(ValueError, match="Pass `classifier` or `model`, not both"):
         Recognizer(named.classifier, model="fer2013")
@@ -221,11 +224,12 @@ def test_basic_classes_drop_contempt_and_renormalise():
     scores = np.array([[0.1, 0, 0, 0.4, 0, 0, 0, 0.5]], "float32")
     eight = Classifier(lambda faces: np.repeat(scores, len(faces), axis=0), (16, 16, 1), EXPRESSIONS_WITH_CONTEMPT, None)
     faces = np.zeros((2, 16, 16), "uint8")
-    assert Recognizer(eight, detector=BoxDetector([])).predict_faces(faces).shape == (2, 8)
-    basic = Recognizer(eight, detector=BoxDetector([]), basic_classes=True)
+    assert Recognizer(eight, detector=BoxDetector([]), basic_classes=False).predict_faces(faces).shape == (2, 8)
+    assert Recognizer(BRIGHTNESS, detector=BoxDetector([])).class_names == ("bright", "dark")  # None: basic only where the 7 are there
+    basic = Recognizer(eight, detector=BoxDetector([]))
     assert basic.class_names == EXPRESSIONS
     np.testing.assert_allclose(basic.predict_faces(faces), [[0.2, 0, 0, 0.8, 0, 0, 0]] * 2, atol=1e-6)
     with pytest.raises(ValueError, match=r"The model's classes lack \['angry', 'disgust', .* Received: \('bright', 'dark'\)"):
         Recognizer(BRIGHTNESS, detector=BoxDetector([]), basic_classes=True)
-    with pytest.raises(ValueError, match="`basic_classes` must be True or False. Received: basic_classes='yes'"):
+    with pytest.raises(ValueError, match="`basic_classes` must be True, False or None. Received: basic_classes='yes'"):
         Recognizer(eight, detector=BoxDetector([]), basic_classes="yes")

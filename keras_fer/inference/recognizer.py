@@ -47,22 +47,26 @@ class Recognizer:
             of the face box added on each side before cropping.
         batch_size: faces classified per call.
         flip: average each face's probabilities with its mirror image's
-            (test-time augmentation). Twice the compute; for the shipped
+            (test-time augmentation). Twice the compute; for the `fer2013`
             model, 65.97% instead of 65.55% accuracy on FER2013 PublicTest
             (its model card). `explain` does not flip.
         shift: also average over the face moved by 1 to `shift` pixels
             left, right, up and down (`keras_fer.models.tta_views`):
             `1 + 4 * shift` times the compute, twice that with `flip`. For
-            the shipped model, `flip=True, shift=2` (18 views) gives 67.23%
+            the `fer2013` model, `flip=True, shift=2` (18 views) gives 67.23%
             on FER2013 PublicTest. `explain` does not shift.
         model: instead of `classifier`, the name of a model shipped with
-            keras-fer (`keras_fer.models.WEIGHTS`: `"fer2013"`) or the path
-            of a `.keras`, SavedModel or `.tflite` model; default
-            `keras_fer.inference.classifiers.DEFAULT_MODEL`.
+            keras-fer (`keras_fer.models.WEIGHTS`: `"ferplus"`, 8 classes,
+            trained on FER+'s labels, the default; `"fer2013"`, 7 classes)
+            or the path of a `.keras`, SavedModel or `.tflite` model;
+            default `keras_fer.inference.classifiers.DEFAULT_MODEL`.
         basic_classes: report the 7 basic expressions
             (`keras_fer.data.EXPRESSIONS`) for a model with more classes (the
             8 with contempt): the others are dropped and the scores
             renormalised (`keras_fer.data.classes.to_basic_classes`).
+            `None` (the default) does so for every model whose classes
+            include the 7 and more, so `Recognizer()` reports the 7;
+            `False` reports a model's own classes (contempt too).
 
     Example:
 
@@ -82,7 +86,7 @@ class Recognizer:
         flip: bool = False,
         shift: int = 0,
         model: str | Path | None = None,
-        basic_classes: bool = False,
+        basic_classes: bool | None = None,
         min_score: float | None = None,
         align: bool = True,
     ) -> None:
@@ -99,10 +103,13 @@ class Recognizer:
         if classifier is not None and model is not None:
             raise ValueError(f"Pass `classifier` or `model`, not both. Received: model={model!r} and a classifier")
         self.classifier = classifier or load_classifier(model)
-        if not isinstance(basic_classes, (bool, np.bool_)):
-            raise ValueError(f"`basic_classes` must be True or False. Received: basic_classes={basic_classes!r}")
+        if basic_classes is not None and not isinstance(basic_classes, (bool, np.bool_)):
+            raise ValueError(f"`basic_classes` must be True, False or None. Received: basic_classes={basic_classes!r}")
+        names = self.classifier.class_names
+        if basic_classes is None:
+            basic_classes = len(names) > len(EXPRESSIONS) and set(EXPRESSIONS) <= set(names)
         if basic_classes:
-            to_basic_classes(np.zeros((0, len(self.classifier.class_names))), self.classifier.class_names)  # fails now, not at the first face
+            to_basic_classes(np.zeros((0, len(names))), names)  # fails now, not at the first face
         self.basic_classes = bool(basic_classes)
         check_shift(shift, self.classifier.input_shape[:2])
         self.margin = margin
