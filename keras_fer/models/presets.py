@@ -99,7 +99,7 @@ def list_presets() -> dict[str, dict]:
 
     >>> presets = list_presets()
     >>> presets["fer2013"]["input_shape"], presets["fer2013"]["weights"]
-    ((48, 48, 1), ['fer2013'])
+    ((48, 48, 1), ['fer2013', 'ferplus'])
     """
     return {
         name: {
