@@ -1502,7 +1502,9 @@ def test_a_truncated_model_file(tmp_path, models):
 @pytest.mark.parametrize(
     "make, words",
     [
-        pytest.param(lambda t, m: t / "missing.keras", ["Model {tmp}/missing.keras does not exist (shipped models: ['fer2013', 'ferplus'])."], id="missing"),
+        pytest.param(
+            lambda t, m: t / "missing.keras", ["Model {tmp}/missing.keras does not exist (shipped models: ['fer2013', 'ferplus'])."], id="missing"
+        ),
         pytest.param(
             lambda t, m: write(t / "m.onnx", "x"),
             ["{tmp}/m.onnx is not a model keras-fer can read: expected .keras, .tflite or a SavedModel folder"],
