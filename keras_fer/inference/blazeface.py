@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.inference.faces import Detection, check_min_score
+from keras_fer.inference.faces import Detection, check_min_score, iou
 from keras_fer.validation import is_number
 
 
@@ -204,12 +204,3 @@ def weighted_suppression(boxes, landmarks, scores, threshold):
         corners = (boxes[cluster] * weights).sum(axis=0) / weights.sum()
         points = (landmarks[cluster] * weights[:, :, None]).sum(axis=0) / weights.sum()
         yield corners, points, float(scores[cluster[0]]), cluster
-
-
-def iou(box, boxes):
-    """Intersection over union of one corner box `(x0, y0, x1, y1)` with each of `boxes`."""
-    low, high = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
-    intersection = np.prod(np.clip(high - low, 0, None), axis=1)
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    union = np.prod(box[2:] - box[:2]) + areas - intersection
-    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)

@@ -42,7 +42,12 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
 
 def detected_faces(detector, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
     """`detector`'s faces in `image` as `Detection`s, left to right, those scoring under `min_score` left out."""
-    faces = [as_detection(found) for found in detector.detect(image)]
+    return ordered_faces(detector.detect(image), min_score)
+
+
+def ordered_faces(found, min_score=None):
+    """`Detection`s or boxes `(x, y, width, height)` as `Detection`s, left to right, those scoring under `min_score` left out."""
+    faces = [as_detection(face) for face in found]
     if min_score is not None:
         faces = [face for face in faces if face.score is None or face.score >= min_score]
     return sorted(faces, key=lambda face: (face.box[0], face.box[1]))

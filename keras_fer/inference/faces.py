@@ -58,3 +58,12 @@ def check_min_score(min_score):
     if not is_number(min_score, 0, 1):
         raise ValueError(f"`min_score` must be a number in [0, 1]. Received: min_score={min_score!r}")
     return float(min_score)
+
+
+def iou(box, boxes):
+    """Intersection over union of one corner box `(x0, y0, x1, y1)` with each of `boxes`."""
+    low, high = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    intersection = np.prod(np.clip(high - low, 0, None), axis=1)
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    union = np.prod(box[2:] - box[:2]) + areas - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)

@@ -83,24 +83,24 @@ class _ImageBatch:
         self.pending = []
 
     def add(self, path, name, rgb):
-        boxes = self.recognizer.detect(rgb)
-        self.pending.append((path, name, rgb, boxes))
-        waiting = sum(len(boxes) for *_, boxes in self.pending)
+        found = self.recognizer.detect(rgb)
+        self.pending.append((path, name, rgb, found))
+        waiting = sum(len(found) for *_, found in self.pending)
         return self.flush() if waiting >= self.recognizer.batch_size else []
 
     def flush(self):
         crops = [self.recognizer.face_crop(rgb, face) for _, _, rgb, found in self.pending for face in found]
         probabilities = iter(self.recognizer.predict_faces(crops) if crops else [])
         records = []
-        for path, name, rgb, boxes in self.pending:
-            faces = [face_record(face, next(probabilities), self.recognizer.class_names) for face in boxes]
+        for path, name, rgb, found in self.pending:
+            faces = [face_record(face, next(probabilities), self.recognizer.class_names) for face in found]
             records.append({"file": str(path), "frame": None, "seconds": None, "faces": faces})
             if self.annotate:
                 target = Path(self.annotate) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 draw_faces(rgb, faces).save(target)
             if self.explain and faces:
-                _write_explanations(self.recognizer, rgb, boxes, Path(self.explain) / name)
+                _write_explanations(self.recognizer, rgb, found, Path(self.explain) / name)
         self.pending = []
         return records
 

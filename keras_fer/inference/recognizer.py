@@ -11,7 +11,7 @@ from keras_fer.data.framing import FER2013_CROP
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
 from keras_fer.inference.classifiers import Classifier, load_classifier
-from keras_fer.inference.detection import detected_faces, make_detector
+from keras_fer.inference.detection import detected_faces, make_detector, ordered_faces
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.faces import Detection
 from keras_fer.inference.media import upright_rgb
@@ -41,7 +41,7 @@ class Recognizer:
             `"blazeface-full"`).
         align: with a detector that finds eyes (BlazeFace), rotate each
             face so its eyes are level and crop it as the training faces
-            were framed (`keras_fer.inference.alignment.FER2013_CROP`);
+            were framed (`keras_fer.data.framing.FER2013_CROP`);
             `False` crops BlazeFace's upright box with that framing.
         margin: for detectors without landmarks (Haar, boxes), the fraction
             of the face box added on each side before cropping.
@@ -246,7 +246,7 @@ class Recognizer:
         if self._explainer is None:
             self._explainer = Explainer(self.classifier.model)
         rgb = read_rgb(image)
-        faces = self.detect(rgb) if boxes is None else detected_faces(_Given(boxes), rgb)
+        faces = self.detect(rgb) if boxes is None else ordered_faces(boxes)
         crops = [self.face_crop(rgb, face) for face in faces]
         if not crops:
             return []
@@ -353,13 +353,3 @@ def face_record(face, scores, class_names):
         "scores": {name: round(float(score), 4) for name, score in zip(class_names, scores)},
         "landmarks": record["landmarks"],
     }
-
-
-class _Given:
-    """A detector that finds the faces it was given."""
-
-    def __init__(self, faces):
-        self.faces = list(faces)
-
-    def detect(self, image):
-        return self.faces

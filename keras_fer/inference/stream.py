@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_fer.inference.faces import iou
 from keras_fer.inference.recognizer import face_record, read_rgb
 from keras_fer.validation import is_int, is_number
 
@@ -140,9 +141,6 @@ def overlap(first, second):
     >>> overlap((0, 0, 10, 10), (5, 0, 10, 10))
     0.3333333333333333
     """
-    x1, y1 = max(first[0], second[0]), max(first[1], second[1])
-    x2 = min(first[0] + first[2], second[0] + second[2])
-    y2 = min(first[1] + first[3], second[1] + second[3])
-    intersection = max(x2 - x1, 0) * max(y2 - y1, 0)
-    union = first[2] * first[3] + second[2] * second[3] - intersection
-    return intersection / union if union else 0.0
+    (x0, y0, width0, height0), (x1, y1, width1, height1) = first, second
+    corners = np.array([[x0, y0, x0 + width0, y0 + height0], [x1, y1, x1 + width1, y1 + height1]], "float64")
+    return float(iou(corners[0], corners[1:])[0])
