@@ -17,6 +17,11 @@ def aligned_crop(image: np.ndarray, eyes: np.ndarray, framing: FaceCrop = FER201
     Returns:
         A uint8 crop of side `eye distance / framing.eye_distance` pixels (at
         least `MIN_FACE_SIDE`), edges repeated where it leaves the image.
+
+    Example:
+
+    >>> aligned_crop(np.zeros((100, 100), "uint8"), [[40, 50], [60, 45]]).shape  # eyes 20.6 px apart: a 56 px crop
+    (56, 56)
     """
     import cv2
 

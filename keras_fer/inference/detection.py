@@ -21,6 +21,12 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
         min_score: smallest detection score kept, in `[0, 1]`, for BlazeFace;
             `None` for the detector's own threshold (0.7 for `"blazeface"`,
             0.6 for `"blazeface-full"`).
+
+    Example:
+
+    >>> detector = make_detector("blazeface", min_score=0.8)
+    >>> type(detector).__name__, detector.min_score, detector.min_size
+    ('BlazeFaceDetector', 0.8, 32)
     """
     if min_score is not None:
         check_min_score(min_score)

@@ -19,6 +19,11 @@ class Detection:
             without one (Haar).
         landmarks: `(6, 2)` float pixel coordinates `(x, y)` of `LANDMARKS`,
             or `None` for detectors without landmarks.
+
+    Example:
+
+    >>> Detection((10, 20, 30, 30), 0.9).record()
+    {'box': (10, 20, 30, 30), 'face_score': 0.9, 'landmarks': None}
     """
 
     box: tuple
