@@ -93,6 +93,28 @@ def test_overwrite_deletes_only_run_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_a_directory_in_training_is_never_overwritten_and_default_paths_pass_it(tmp_path, monkeypatch):
+    from keras_fer.training import prepare_run_directory
+    from keras_fer.training.run_directory import lock_owner, resolve_run_directory, run_lock
+
+    monkeypatch.chdir(tmp_path)
+    busy = Path("runs/synthetic")
+    busy.mkdir(parents=True)
+    (busy / "training.log").write_text("epoch 1")  # not yet resumable: the running run has not written its config
+    assert lock_owner(busy) is None
+    with run_lock(busy):  # another open file description: flock conflicts as if another process held it
+        assert lock_owner(busy) == str(os.getpid())
+        with pytest.raises(ValueError) as error:
+            prepare_run_directory(busy, overwrite=True)
+        assert str(error.value) == (
+            f"Run directory {busy} is in use by another keras-fer run (process {os.getpid()}); wait for it to finish or choose another --output."
+        )
+        assert (busy / "training.log").read_text() == "epoch 1"
+        assert resolve_run_directory(load_config("synthetic")) == Path("runs/synthetic-2")
+    assert lock_owner(busy) is None
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["synthetic", "synthetic-2"]
+
+
 @pytest.mark.slow
 def test_mixed_bfloat16_trains_and_saves(tmp_path):
     config = load_config("synthetic", [*SMALL, "training.epochs=1", "training.mixed_precision=mixed_bfloat16", f"output.path={tmp_path}"])

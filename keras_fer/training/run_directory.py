@@ -9,6 +9,7 @@ report file names.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -47,13 +48,17 @@ def resolve_run_directory(config):
     `output.path` defaults to `runs/<config name>`, then `-2`, `-3`... past
     finished runs. A directory holding an unfinished run of the same config
     is resumed; any other non-empty directory is an error unless
-    `output.overwrite`, which deletes keras-fer's files in it first.
+    `output.overwrite`, which deletes keras-fer's files in it first. A
+    directory another keras-fer run is training in is an error (or, for the
+    default path, skipped).
     """
     if config.output.path is not None:
         return prepare_run_directory(config.output.path, config.output.overwrite, config)
     base = Path("runs") / config.name
     for index in range(1, 1000):
         path = base if index == 1 else base.with_name(f"{base.name}-{index}")
+        if lock_owner(path) is not None:
+            continue
         if not path.exists() or not any(path.iterdir()) or is_resumable(path, config):
             return prepare_run_directory(path, False, config)
     raise ValueError(f"No free run directory next to {base}; pass --output.")
@@ -70,6 +75,9 @@ def prepare_run_directory(path, overwrite=False, config=None):
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"Run directory {path} is a file, not a directory.")
+    owner = lock_owner(path)
+    if owner is not None:
+        raise _in_use(path, owner)
     if path.is_dir() and any(path.iterdir()) and not is_resumable(path, config):
         if not overwrite:
             raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
@@ -109,19 +117,47 @@ def run_lock(run_dir):
     The file is removed when the block ends.
     """
     run_dir = Path(run_dir)
-    path = run_dir.parent / f".{run_dir.name}.lock"
+    path = _lock_path(run_dir)
     with locked(path, wait=False, remove=True) as file:
         if file is None:
             owner = "unknown"
             with contextlib.suppress(OSError):
                 owner = path.read_text().strip() or owner
-            raise ValueError(
-                f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); wait for it to finish or choose another --output."
-            )
+            raise _in_use(run_dir, owner)
         file.truncate(0)
         file.write(str(os.getpid()))
         file.flush()
         yield
+
+
+def lock_owner(run_dir):
+    """The process (its id, as written in the lock) holding `run_dir`'s lock, or `None` when no run holds it.
+
+    Only looks: creates, takes and removes nothing, so checking a directory
+    never gets in the way of the run that holds it.
+    """
+    path = _lock_path(Path(run_dir))
+    try:
+        file = open(path)
+    except OSError:
+        return None
+    with file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return file.read().strip() or "unknown"
+        fcntl.flock(file, fcntl.LOCK_UN)
+        return None
+
+
+def _lock_path(run_dir):
+    return run_dir.parent / f".{run_dir.name}.lock"
+
+
+def _in_use(run_dir, owner):
+    return ValueError(
+        f"Run directory {run_dir} is in use by another keras-fer run (process {owner}); wait for it to finish or choose another --output."
+    )
 
 
 def is_resumable(path, config):
