@@ -143,14 +143,19 @@ def _add_study(subcommands):
 def _add_export(subcommands):
     export = subcommands.add_parser(
         "export",
-        help="export a model as SavedModel or TFLite (float32, float16, int8)",
+        help="export a model as SavedModel or TFLite (float32, float16, dynamic int8, int8)",
         description="Export a .keras model (or a run directory's) for serving or mobile. The exported "
         "model takes uint8 face crops at the model's input size and returns class probabilities; "
         "labels.txt and a JSON of the preprocessing are written next to it.",
     )
     export.add_argument("model", help="a .keras file or a run directory")
     export.add_argument("--format", choices=("savedmodel", "tflite"), default="tflite")
-    export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none", help="TFLite quantisation")
+    export.add_argument(
+        "--quantize",
+        choices=("none", "float16", "dynamic_int8", "int8"),  # keras_fer.export.QUANTIZATIONS, without importing TensorFlow
+        default="none",
+        help="TFLite quantisation: dynamic_int8 (int8 weights) for CPUs, int8 (calibrated, integer-only) for NPUs and DSPs",
+    )
     export.add_argument("--out", required=True, help="SavedModel folder or .tflite file to create")
     export.add_argument(
         "--representative",

@@ -1,4 +1,4 @@
-"""Exports for serving and mobile: SavedModel and TFLite (float32, float16, int8).
+"""Exports for serving and mobile: SavedModel and TFLite (float32, float16, dynamic int8, int8).
 
 The exporters need TensorFlow and are imported on first use, so that
 `LiteRTModel` (running a `.tflite` file) works where TensorFlow is not

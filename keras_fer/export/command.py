@@ -17,7 +17,8 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
         model: a `.keras` file, or a run directory holding `model.keras`.
         format: `"savedmodel"` or `"tflite"`.
         out: the SavedModel folder or `.tflite` file to create.
-        quantize: TFLite quantisation, `"none"`, `"float16"` or `"int8"`.
+        quantize: TFLite quantisation, one of `QUANTIZATIONS` (see
+            `export_tflite`).
         representative: int8 calibration images: `"synthetic"` (drawn faces)
             or a config (preset or YAML) whose training split is sampled.
         overrides: `"section.key=value"` for that config.

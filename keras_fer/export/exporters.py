@@ -18,7 +18,7 @@ from keras_fer.export.quantization import repair_collapsed_ranges
 from keras_fer.files import atomic_path, atomic_write
 from keras_fer.version import __version__
 
-QUANTIZATIONS = ("none", "float16", "int8")
+QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sys.argv[1:])"
 FORMATS = ("savedmodel", "tflite")
 
@@ -84,10 +84,16 @@ def export_tflite(
         model: a keras-fer model.
         path: the `.tflite` file to write; must not exist. `labels.txt` and
             `<name>.json` (preprocessing) are written next to it.
-        quantize: `"none"` (float32), `"float16"` (float16 weights) or
-            `"int8"` (full-integer weights and activations, calibrated on
-            `representative_images`; collapsed ranges are repaired so that
-            XNNPACK accepts the file, see `keras_fer.export.quantization`).
+        quantize: `"none"` (float32), `"float16"` (float16 weights),
+            `"dynamic_int8"` (int8 weights; XNNPACK quantises each layer's
+            activations to int8 as it runs, so no calibration: the closest
+            to float and the fastest on phone and desktop CPUs) or `"int8"`
+            (full-integer weights and activations, calibrated on
+            `representative_images`, for integer-only accelerators such as
+            NPUs, DSPs and the Edge TPU; collapsed ranges are repaired so
+            that XNNPACK accepts the file, see
+            `keras_fer.export.quantization`). Measured on the shipped models
+            in DEVELOPERS.md ("int8 agreement").
         representative_images: uint8 array `(n, height, width, channels)`
             of training faces, for `"int8"` (a few hundred suffice).
         class_names: class names in output order.
@@ -211,6 +217,8 @@ def _configure(converter, quantize, representative_images):
     if quantize == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # without calibration data: weights only
     elif quantize == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in representative_images)
