@@ -123,7 +123,11 @@ def time_photos(model_path, threads, repeats):
     cv2.setNumThreads(threads)  # Haar's
     keras_model = load_classifier(model_path)
     model = keras_model.model
-    detectors = {"blazeface": BlazeFaceDetector(min_size=MIN_FACE_SIZE, num_threads=threads), "haar": HaarFaceDetector()}
+    detectors = {
+        "blazeface": BlazeFaceDetector(min_size=MIN_FACE_SIZE, num_threads=threads),
+        "haar": HaarFaceDetector(),
+        "haar, fer's settings": HaarFaceDetector(scale_factor=1.1, min_neighbors=5, min_size=50),
+    }
     crops = None
     print(f"Recognizer.analyze on grace_hopper.jpg (one face), {threads} thread(s), median of {repeats} calls, ms")
     print("| classifier | detector | photo | analyze | detect | crop + classify |\n|---|---|---|---:|---:|---:|")
@@ -147,6 +151,31 @@ def time_photos(model_path, threads, repeats):
             crops = crops if crops is not None else [recognizer.face_crop(photos["640x480"], recognizer.detect(photos["640x480"])[0])] * 64
             seconds = median_seconds(lambda r=recognizer, c=crops: r.predict_faces(c), max(repeats // 10, 3))
             print(f"{name}: predict_faces of 64 crops {64 / seconds:.0f} faces/s", flush=True)
+    time_fer(photos, repeats)
+
+
+def time_fer(photos, repeats):
+    """The `fer` package's one-call API on the same photos, when it is installed (`pip install --no-deps fer`)."""
+    import sys
+    import types
+
+    try:
+        import pkg_resources  # noqa: F401  fer imports it; setuptools 81 and later no longer ship it
+    except ImportError:
+        shim = types.ModuleType("pkg_resources")
+        shim.resource_filename = lambda package, path: str(Path(sys.modules[package].__file__).parent / path)
+        sys.modules["pkg_resources"] = shim
+    try:
+        from fer.fer import FER
+    except ImportError as error:
+        print(f"fer not compared: {error} (pip install --no-deps fer)")
+        return
+    for name, detector in (("fer, keras", FER()), ("fer, tflite", FER(use_tflite=True))):
+        for size, photo in photos.items():
+            bgr = np.ascontiguousarray(photo[..., ::-1])
+            assert len(detector.detect_emotions(bgr)) == 1, (name, size)
+            total = median_seconds(lambda d=detector, b=bgr: d.detect_emotions(b), repeats)
+            print(f"| {name} | haar (min 50 px) | {size} | {total * 1e3:.2f} | | |", flush=True)
 
 
 def compare_int8(model, other, faces, rounds, repeats):
