@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import shutil
 import warnings
 import zipfile
@@ -295,7 +296,20 @@ def _load_initial_weights(model, path):
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise ValueError(f"model.weights: not a keras-fer model file: {path} ({type(error).__name__}: {error})") from None
     except (ValueError, KeyError) as error:
-        raise ValueError(f"model.weights: {path} does not fit the {model.name} model of this config: {error}") from error
+        raise ValueError(f"model.weights: {path} does not fit the {model.name} model of this config: {_weights_mismatch(error)}") from None
+
+
+def _weights_mismatch(error):
+    """One line for Keras's mismatch message, which prints whole weight arrays over a hundred lines."""
+    text = str(error)
+    count = re.search(r"A total of (\d+) objects could not be loaded", text)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))\. Target variable: <Variable path=([^,]+)", text)
+    if shapes:
+        here, there, name = shapes.groups()
+        layers = f"{count.group(1)} layers differ, e.g. " if count else ""
+        return f"{layers}{name} is {here} in this model and {there} in the file."
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    return first if len(first) <= 300 else first[:297] + "..."
 
 
 def distribution_strategy(distribute="auto"):
