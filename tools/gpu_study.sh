@@ -3,9 +3,11 @@
 # has JAX but no TensorFlow and gets only the working tree plus 64 MiB (DEVELOPERS.md, "Training on the lent
 # GPU machine").
 #
-# Here, once, with ../shared beside the checkout (about 50 MiB into the git-ignored .carry/):
+# Here, once, with ../shared beside the checkout (about 50 MiB into the git-ignored .carry/, cut into parts
+# that each fit in one call beside the working tree: tools/gpu_prepare.sh):
 #     bash tools/gpu_study.sh prepare
-# There, by the device tool with carry [".carry"] and timeout_s 600:
+# There, by the device tool with timeout_s 600, once per part, one call at once after the other, carrying
+# [".carry/call-1"], then [".carry/call-2"], ...; the call with the last part runs the studies:
 #     bash tools/gpu_study.sh
 # Both studies train with `keras-fer study --jobs $JOBS` (default 8 processes sharing the GPU, 2 CPU threads
 # each) until $BUDGET seconds (default 520) have passed, then stop; $OUT gets studies.tgz (each study's
@@ -15,32 +17,16 @@
 # --set training.epochs=1). Back here, unpack studies.tgz and write the summaries with
 #     keras-fer study ablation_fer2013_gpu --summary-only --results saved_models/studies/ablation_fer2013_gpu
 set -euo pipefail
-shared=${SHARED:-../shared/data}
 
 if [ "${1:-}" = prepare ]; then
-    mkdir -p .carry
-    [ -f .carry/fer2013.xz ] || python tools/carry_data.py pack "$shared/fer2013" .carry/fer2013.xz
-    tar cJf .carry/ferplus_labels.tar.xz -C "$shared/ferplus" FER2013Train/label.csv FER2013Valid/label.csv
-    ls .carry/*.whl >/dev/null 2>&1 || pip download --no-deps --only-binary=:all: --python-version 3.12 \
-        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .carry \
-        "keras==$(python -c 'import keras; print(keras.__version__)')" namex optree
-    du -sh .carry
-    exit 0
+    exec bash tools/gpu_prepare.sh
 fi
 
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
 out=${OUT:-runs/gpu-study-out}
 deadline=$((SECONDS + ${BUDGET:-520}))
 mkdir -p "$out" runs/gpu
-source tools/gpu_setup.sh
-if [ ! -d /tmp/ferplus ]; then  # FER+ holds the same PNGs under the same names, with its own label files
-    rm -rf /tmp/ferplus.part && mkdir -p /tmp/ferplus.part
-    tar xJf .carry/ferplus_labels.tar.xz -C /tmp/ferplus.part
-    for pair in FER2013Train:train FER2013Valid:val; do
-        find "/tmp/fer2013/${pair#*:}" -name '*.png' -exec ln -s -t "/tmp/ferplus.part/${pair%:*}/" {} +
-    done
-    mv /tmp/ferplus.part /tmp/ferplus
-fi
+source tools/gpu_setup.sh  # also /tmp/ferplus
 
 study() {
     local name=$1 left=$((deadline - SECONDS))

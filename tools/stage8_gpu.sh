@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Stage 8 on the lent GPU machine, which has JAX but no TensorFlow: a wide teacher (width 64, 1x stem, 7x7
-# CBAM kernels) trained from scratch, then the shipped model distilled from it and from itself with stage 7's
-# recipe. Run from the repository root by the device tool with `.carry` carried (DEVELOPERS.md, "Training on
-# the lent GPU machine"):
-#     bash tools/stage8_gpu.sh
+# A wide teacher and a distilled shipped model on the lent GPU machine, which has JAX but no TensorFlow. Run
+# from the repository root by the device tool, once per part of .carry that tools/gpu_prepare.sh cut, one
+# call at once after the other (carry [".carry/call-1"], then [".carry/call-2"], ...; the call with the last
+# part trains; DEVELOPERS.md, "Training on the lent GPU machine"):
+#     bash tools/stage8_gpu.sh            # FER2013: stage 8 of saved_models/fer2013
+#     bash tools/stage8_gpu.sh ferplus    # FER+
+# FER2013: a teacher (width 64, 1x stem, 7x7 CBAM kernels) trained from scratch, then the shipped fer2013
+# model distilled from it and from itself with stage 7's recipe. FER+: the same teacher on FER+'s eight
+# classes and vote distributions, then the shipped ferplus model distilled from it and from itself with
+# saved_models/ferplus/distil.yaml.
 # What comes back in $OUT: the student's model.keras, and runs.tgz with both runs' configs, logs and reports.
 # A second call on the same warm machine resumes both runs where the first stopped. TEACHER_SETTINGS and
 # STUDENT_SETTINGS append `--set` arguments to each run (a dry run: --set training.epochs=1).
 set -euo pipefail
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
+dataset=${1:-fer2013}
 out=${OUT:-runs/stage8-out}
 mkdir -p "$out"
 source tools/gpu_setup.sh
@@ -17,12 +23,23 @@ train() {
     [ -f "$1/report.json" ] && return
     local output=$1
     shift
-    python3 -m keras_fer.cli train "$@" --data /tmp/fer2013 --output "$output" 2>&1 | tee -a "$out/stage8.log"
+    python3 -m keras_fer.cli train "$@" --data "/tmp/$dataset" --output "$output" 2>&1 | tee -a "$out/stage8.log"
 }
-train runs/teacher fer2013 --set model.width=64 --set model.stem=small --set model.spatial_kernel_size=7 \
-    --set training.mixed_precision=mixed_bfloat16 --set training.epochs=40 --set training.monitor=val_accuracy \
-    ${TEACHER_SETTINGS:-}
-train runs/stage8 saved_models/fer2013/stage7.yaml --set model.weights=keras_fer/assets/fer2013.keras \
-    --teachers runs/teacher/model.keras keras_fer/assets/fer2013.keras ${STUDENT_SETTINGS:-}
+teacher=(--set model.width=64 --set model.stem=small --set model.spatial_kernel_size=7
+    --set training.mixed_precision=mixed_bfloat16 --set training.epochs=40 --set training.monitor=val_accuracy)
+case $dataset in
+    fer2013)
+        train runs/teacher fer2013 "${teacher[@]}" ${TEACHER_SETTINGS:-}
+        train runs/stage8 saved_models/fer2013/stage7.yaml --set model.weights=keras_fer/assets/fer2013.keras \
+            --teachers runs/teacher/model.keras keras_fer/assets/fer2013.keras ${STUDENT_SETTINGS:-} ;;
+    ferplus)
+        train runs/teacher ferplus --set model.preset=fer2013 --set data.options.label_mode=probability \
+            --set loss.weighting=none "${teacher[@]}" ${TEACHER_SETTINGS:-}
+        train runs/stage8 saved_models/ferplus/distil.yaml --set model.weights=keras_fer/assets/ferplus.keras \
+            --teachers runs/teacher/model.keras keras_fer/assets/ferplus.keras ${STUDENT_SETTINGS:-} ;;
+    *)
+        echo "stage8_gpu.sh: expected fer2013 or ferplus. Received: $dataset" >&2
+        exit 2 ;;
+esac
 cp runs/stage8/model.keras "$out/"
 tar czf "$out/runs.tgz" --exclude=model.keras --exclude=backup runs/teacher runs/stage8
