@@ -187,6 +187,18 @@ def test_bad_blazeface_arguments_are_clear_errors():
         BlazeFaceDetector("medium")
     with pytest.raises(ValueError, match="`min_size` must be None or a number of pixels"):
         BlazeFaceDetector(min_size=0)
+    for threads in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=f"`num_threads` must be None or a positive integer. Received: num_threads={threads!r}"):
+            BlazeFaceDetector(num_threads=threads)
+
+
+def test_blazeface_uses_the_machines_cores_up_to_four_unless_told(monkeypatch):
+    import keras_fer.inference.blazeface as blazeface
+
+    for cores, expected in ((1, 1), (2, 2), (16, 4), (None, 1)):
+        monkeypatch.setattr(blazeface.os, "cpu_count", lambda cores=cores: cores)
+        assert BlazeFaceDetector().num_threads == expected
+    assert BlazeFaceDetector(num_threads=3).num_threads == 3
 
 
 def test_a_detector_returning_something_else_is_a_clear_error():
