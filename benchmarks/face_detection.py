@@ -57,9 +57,9 @@ def main():
     print(f"fer2013 model on the original 48x48 crops of these faces: {np.mean(recognizer.predict_faces(crops).argmax(-1) == labels):.2%}\n")
     detectors = {
         "haar": HaarFaceDetector(),
-        "blazeface short, whole image": BlazeFaceDetector("short", 0.3),
-        f'"blazeface" (default): short, tiles to {MIN_FACE_SIZE} px': BlazeFaceDetector("short", 0.3, min_size=MIN_FACE_SIZE),
-        '"blazeface-full": full, whole image': BlazeFaceDetector("full", 0.3),
+        "blazeface short, whole image": BlazeFaceDetector("short", 0.3, num_threads=1),
+        f'"blazeface" (default): short, tiles to {MIN_FACE_SIZE} px': BlazeFaceDetector("short", 0.3, min_size=MIN_FACE_SIZE, num_threads=1),
+        '"blazeface-full": full, whole image': BlazeFaceDetector("full", 0.3, num_threads=1),
     }
     defaults = {name: getattr(detector, "min_score", None) for name, detector in zip(detectors, make_default_detectors())}
     rows, found = [], {}
