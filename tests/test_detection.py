@@ -51,6 +51,17 @@ def test_weighted_suppression_averages_each_cluster_by_score():
     np.testing.assert_allclose(clusters[1][0], boxes[2])
 
 
+def test_gray_images_with_and_without_a_channel_axis_give_the_same_faces():
+    gray = np.asarray(Image.open(PHOTO).convert("L"))
+    detector = BlazeFaceDetector(min_size=32)
+    found = detector.detect(gray)
+    assert len(found) == 1
+    for image in (gray[..., None], np.repeat(gray[..., None], 3, axis=-1)):
+        (same,) = detector.detect(image)
+        assert same.box == found[0].box and same.score == found[0].score
+        np.testing.assert_array_equal(same.landmarks, found[0].landmarks)
+
+
 def test_windows_tile_until_the_smallest_face_fills_a_fifth():
     assert windows((480, 640), None) == [(0, 0, 640)]
     tiles = windows((480, 640), 32)

@@ -193,6 +193,24 @@ def test_spatial_kernel_size_of_the_config_reaches_cbam(tmp_path):
     )
 
 
+def test_a_weights_file_with_other_variables_names_the_layer_not_kerass_preamble(tmp_path):
+    from keras_fer.training.run import _weights_mismatch
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")]).save(tmp_path / "bias.keras")
+    without_bias = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False, name="d")])
+    with pytest.raises(ValueError) as error:
+        without_bias.load_weights(tmp_path / "bias.keras")
+    assert _weights_mismatch(error.value) == "Layer 'd' expected 1 variables, but received 2 variables during loading. Expected: ['kernel']"
+    torch_style = ValueError(
+        "A total of 2 objects could not be loaded. Example error message for object <Conv2D name=c, built=True>:\n\n"
+        "... variable.shape=torch.Size([3, 3, 1, 4]), Received: value.shape=torch.Size([3, 3, 1, 16]). "
+        "Target variable: <Variable path=c/kernel, shape=(3, 3, 1, 4)>"
+    )
+    assert _weights_mismatch(torch_style) == (
+        "2 layers differ, e.g. c/kernel is torch.Size([3, 3, 1, 4]) in this model and torch.Size([3, 3, 1, 16]) in the file."
+    )
+
+
 def test_cropped_spatial_kernels_keep_every_weight_and_the_centre_of_each_kernel(tmp_path):
     source = build_model(load_config("synthetic").model, num_classes=7, seed=0)
     cropped = crop_spatial_kernels(source, 3)

@@ -12,13 +12,24 @@ set -euo pipefail
 shared=${SHARED:-../shared/data}
 bundle=.carry/bundle
 mkdir -p "$bundle"
-[ -f "$bundle/fer2013.xz" ] || python tools/carry_data.py pack "$shared/fer2013" "$bundle/fer2013.xz"
-[ -f "$bundle/ferplus_labels.tar.xz" ] || tar cJf "$bundle/ferplus_labels.tar.xz" -C "$shared/ferplus" FER2013Train/label.csv FER2013Valid/label.csv
-ls "$bundle"/*.whl >/dev/null 2>&1 || pip download --no-deps --only-binary=:all: --python-version 3.12 \
-    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$bundle" \
-    "keras==$(python -c 'import keras; print(keras.__version__)')" namex optree
+# Each piece is written under a temporary name and moved into place: an interrupted prepare leaves none half-made.
+if [ ! -f "$bundle/fer2013.xz" ]; then
+    python tools/carry_data.py pack "$shared/fer2013" "$bundle/.fer2013.xz" && mv "$bundle/.fer2013.xz" "$bundle/fer2013.xz"
+fi
+if [ ! -f "$bundle/ferplus_labels.tar.xz" ]; then
+    tar cJf "$bundle/.labels.tar.xz" -C "$shared/ferplus" FER2013Train/label.csv FER2013Valid/label.csv
+    mv "$bundle/.labels.tar.xz" "$bundle/ferplus_labels.tar.xz"
+fi
+if [ "$(ls "$bundle"/keras-*.whl "$bundle"/namex-*.whl "$bundle"/optree-*.whl 2>/dev/null | wc -l)" -ne 3 ]; then
+    rm -rf "$bundle/.wheels" "$bundle"/*.whl
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$bundle/.wheels" \
+        "keras==$(python -c 'import keras; print(keras.__version__)')" namex optree
+    mv "$bundle"/.wheels/*.whl "$bundle/" && rmdir "$bundle/.wheels"
+fi
 # Room in one call: 64 MiB less what travels anyway (tracked and untracked-not-ignored files) and 2 MiB spare.
-tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s}')
+tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}' || true)
+[ -n "$tree" ] || { echo "gpu_prepare.sh: could not measure the working tree (run it from the repository root)" >&2; exit 1; }
 room=$((64 * 1024 * 1024 - tree - 2 * 1024 * 1024))
 [ "$room" -gt $((4 * 1024 * 1024)) ] || { echo "gpu_prepare.sh: the working tree ($tree bytes) leaves no room for data" >&2; exit 1; }
 rm -rf .carry/call-* .carry/parts && mkdir -p .carry/parts

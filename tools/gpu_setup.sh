@@ -12,6 +12,10 @@ for part in .carry/call-*/bundle.tar.*; do
     fi
 done
 if [ ! -d "$carried/bundle" ]; then
+    if ! ls .carry/call-*/parts >/dev/null 2>&1; then
+        echo "gpu_setup.sh: no part of .carry came with this call and none is in $carried yet; carry .carry/call-1 (tools/gpu_prepare.sh)" >&2
+        exit 1
+    fi
     read -r total checksum < <(cat .carry/call-*/parts | head -1)
     have=$(find "$carried" -maxdepth 1 -name 'bundle.tar.*' | wc -l)
     if [ "$have" -lt "$total" ]; then

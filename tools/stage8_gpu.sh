@@ -25,21 +25,22 @@ train() {
     shift
     python3 -m keras_fer.cli train "$@" --data "/tmp/$dataset" --output "$output" 2>&1 | tee -a "$out/stage8.log"
 }
+teacher_run=runs/$dataset-teacher student_run=runs/$dataset-stage8  # one pair per dataset: a warm machine keeps runs/
 teacher=(--set model.width=64 --set model.stem=small --set model.spatial_kernel_size=7
     --set training.mixed_precision=mixed_bfloat16 --set training.epochs=40 --set training.monitor=val_accuracy)
 case $dataset in
     fer2013)
-        train runs/teacher fer2013 "${teacher[@]}" ${TEACHER_SETTINGS:-}
-        train runs/stage8 saved_models/fer2013/stage7.yaml --set model.weights=keras_fer/assets/fer2013.keras \
-            --teachers runs/teacher/model.keras keras_fer/assets/fer2013.keras ${STUDENT_SETTINGS:-} ;;
+        train "$teacher_run" fer2013 "${teacher[@]}" ${TEACHER_SETTINGS:-}
+        train "$student_run" saved_models/fer2013/stage7.yaml --set model.weights=keras_fer/assets/fer2013.keras \
+            --teachers "$teacher_run/model.keras" keras_fer/assets/fer2013.keras ${STUDENT_SETTINGS:-} ;;
     ferplus)
-        train runs/teacher ferplus --set model.preset=fer2013 --set data.options.label_mode=probability \
+        train "$teacher_run" ferplus --set model.preset=fer2013 --set data.options.label_mode=probability \
             --set loss.weighting=none "${teacher[@]}" ${TEACHER_SETTINGS:-}
-        train runs/stage8 saved_models/ferplus/distil.yaml --set model.weights=keras_fer/assets/ferplus.keras \
-            --teachers runs/teacher/model.keras keras_fer/assets/ferplus.keras ${STUDENT_SETTINGS:-} ;;
+        train "$student_run" saved_models/ferplus/distil.yaml --set model.weights=keras_fer/assets/ferplus.keras \
+            --teachers "$teacher_run/model.keras" keras_fer/assets/ferplus.keras ${STUDENT_SETTINGS:-} ;;
     *)
         echo "stage8_gpu.sh: expected fer2013 or ferplus. Received: $dataset" >&2
         exit 2 ;;
 esac
-cp runs/stage8/model.keras "$out/"
-tar czf "$out/runs.tgz" --exclude=model.keras --exclude=backup runs/teacher runs/stage8
+cp "$student_run/model.keras" "$out/"
+tar czf "$out/runs.tgz" --exclude=model.keras --exclude=backup "$teacher_run" "$student_run"

@@ -200,7 +200,8 @@ def model_pixels(image, width, height):
     import cv2
 
     image = np.asarray(image)
-    rgb = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
+    image = image[..., None] if image.ndim == 2 else image
+    rgb = np.repeat(image[..., :1], 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
     shrinking = width < rgb.shape[1] or height < rgb.shape[0]
     resized = cv2.resize(np.ascontiguousarray(rgb), (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return resized.astype("float32") / 127.5 - 1.0

@@ -303,12 +303,14 @@ def _weights_mismatch(error):
     """One line for Keras's mismatch message, which prints whole weight arrays over a hundred lines."""
     text = str(error)
     count = re.search(r"A total of (\d+) objects could not be loaded", text)
-    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))\. Target variable: <Variable path=([^,]+)", text)
+    shape = r"(\([^)]*\)|torch\.Size\(\[[^\]]*\]\))"  # TensorFlow and JAX print tuples, torch torch.Size([...])
+    shapes = re.search(rf"variable\.shape={shape}, Received: value\.shape={shape}\. Target variable: <Variable path=([^,]+)", text)
     if shapes:
         here, there, name = shapes.groups()
         layers = f"{count.group(1)} layers differ, e.g. " if count else ""
         return f"{layers}{name} is {here} in this model and {there} in the file."
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
+    header = ("A total of", "Example error message")  # Keras's preamble; the cause is the line after it
+    first = next((line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(header)), type(error).__name__)
     return first if len(first) <= 300 else first[:297] + "..."
 
 

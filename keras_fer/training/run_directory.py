@@ -81,7 +81,8 @@ def prepare_run_directory(path, overwrite=False, config=None):
     if path.is_dir() and any(path.iterdir()) and not is_resumable(path, config):
         if not overwrite:
             raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
-        delete_run_files(path)
+        with run_lock(path):  # a run that started since the check above keeps its files: this fails instead
+            delete_run_files(path)
     _make_writable_directory(path, "Run directory")
     return path
 
