@@ -31,6 +31,7 @@ from keras_fer.training.run_directory import (
     MODEL_FILE,
     completed_epochs,
     delete_run_files,
+    repair_backup,
     resolve_run_directory,
     run_lock,
 )
@@ -83,6 +84,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     run_dir = Path(run_dir) if run_dir is not None else resolve_run_directory(config)
     with run_lock(run_dir):
         remove_temporaries(run_dir)
+        repair_backup(run_dir)
         fresh = not any(run_dir.iterdir())
         try:
             return _train(config, run_dir, verbose, targets)

@@ -184,11 +184,43 @@ def delete_run_files(path):
 
 
 def completed_epochs(run_dir):
-    """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none."""
-    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
+    """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none (as `repair_backup` will leave it)."""
+    backup = Path(run_dir) / BACKUP_DIR
+    metadata = backup / "training_metadata.json"
     if not metadata.is_file():
         return 0
-    return int(json.loads(metadata.read_text())["epoch"])
+    epoch = _saved_epoch(metadata)
+    if epoch is None and (backup / "latest.weights.h5.bkp").is_file():
+        epoch = _saved_epoch(backup / "training_metadata.json.bkp")
+    return epoch or 0
+
+
+def repair_backup(run_dir):
+    """Steps a backup back one checkpoint when a kill cut Keras's rewrite of `training_metadata.json`.
+
+    Keras saves the weights, then truncates and rewrites the metadata; a run
+    killed in between leaves an empty file that `BackupAndRestore` cannot
+    read. With `double_checkpoint` the previous weights and metadata lie
+    beside them (`.bkp`): they are put back and the run repeats one epoch.
+    Without them the backup is removed and the run starts over.
+    """
+    backup = Path(run_dir) / BACKUP_DIR
+    metadata = backup / "training_metadata.json"
+    if not metadata.is_file() or _saved_epoch(metadata) is not None:
+        return
+    previous_weights, previous = backup / "latest.weights.h5.bkp", backup / "training_metadata.json.bkp"
+    if previous_weights.is_file() and _saved_epoch(previous) is not None:
+        shutil.copyfile(previous_weights, backup / "latest.weights.h5")
+        shutil.copyfile(previous, metadata)
+    else:
+        shutil.rmtree(backup)
+
+
+def _saved_epoch(path):
+    try:
+        return int(json.loads(Path(path).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def describe_resume(run_dir):
