@@ -12,9 +12,10 @@ export has a batch of 1) and the file size.
 `--photos` instead times `Recognizer.analyze` end to end on a real photo
 (matplotlib's `grace_hopper.jpg`, one face, at 640x480 and 256x256):
 detection, alignment and classification, ms per photo and where they go,
-for the Keras model and each TFLite variant, with BlazeFace and Haar, on
-`--threads` threads (TensorFlow's and LiteRT's); then `predict_faces` on
-64 crops at once (faces/s).
+for the Keras model, the shipped TFLite twin that `Recognizer` runs by
+default (when `--model` is a shipped name or absent) and each TFLite
+variant, with BlazeFace and Haar, on `--threads` threads (TensorFlow's and
+LiteRT's); then `predict_faces` on 64 crops at once (faces/s).
 
     python benchmarks/inference.py --photos --threads 1
 
@@ -115,13 +116,15 @@ def time_photos(model_path, threads, repeats):
     from keras_fer.inference.classifiers import Classifier, load_classifier
     from keras_fer.inference.detection import MIN_FACE_SIZE, HaarFaceDetector
     from keras_fer.inference.recognizer import read_rgb
+    from keras_fer.models import WEIGHTS
 
     portrait = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))[44:556, :512]
     wide = np.full((480, 640, 3), 128, "uint8")
     wide[:, 80:560] = np.asarray(Image.fromarray(portrait).resize((480, 480)))
     photos = {"640x480": wide, "256x256": np.asarray(Image.fromarray(portrait).resize((256, 256)))}
     cv2.setNumThreads(threads)  # Haar's
-    keras_model = load_classifier(model_path)
+    shipped = model_path is None or model_path in WEIGHTS  # a shipped name: also time the TFLite twin Recognizer runs by default
+    keras_model = load_classifier(model_path, "keras") if shipped else load_classifier(model_path)
     model = keras_model.model
     detectors = {
         "blazeface": BlazeFaceDetector(min_size=MIN_FACE_SIZE, num_threads=threads),
@@ -132,7 +135,7 @@ def time_photos(model_path, threads, repeats):
     print(f"Recognizer.analyze on grace_hopper.jpg (one face), {threads} thread(s), median of {repeats} calls, ms")
     print("| classifier | detector | photo | analyze | detect | crop + classify |\n|---|---|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
-        classifiers = {"keras": keras_model}
+        classifiers = {"keras": keras_model} | ({"shipped twin (default)": load_classifier(model_path, num_threads=threads)} if shipped else {})
         faces = make_faces(50, image_size=model.input_shape[1], channels=model.input_shape[3], seed=0).images
         for quantize, path in export_tflite_variants(model, folder, QUANTIZATIONS, representative_images=faces[:300]).items():
             runner = LiteRTModel(path, num_threads=threads)

@@ -3,6 +3,7 @@
 import collections
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -146,3 +147,12 @@ def first_missing(path):
     while not path.parent.exists():
         path = path.parent
     return path
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, as hex, read 4 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -203,12 +203,14 @@ def test_bad_blazeface_arguments_are_clear_errors():
             BlazeFaceDetector(num_threads=threads)
 
 
-def test_blazeface_uses_the_machines_cores_up_to_four_unless_told(monkeypatch):
-    import keras_fer.inference.blazeface as blazeface
+def test_blazeface_and_tflite_classifiers_use_the_machines_cores_up_to_four_unless_told(monkeypatch):
+    import keras_fer.export.litert as litert
+    from keras_fer.inference import load_classifier
 
     for cores, expected in ((1, 1), (2, 2), (16, 4), (None, 1)):
-        monkeypatch.setattr(blazeface.os, "cpu_count", lambda cores=cores: cores)
+        monkeypatch.setattr(litert.os, "cpu_count", lambda cores=cores: cores)
         assert BlazeFaceDetector().num_threads == expected
+        assert load_classifier("fer2013").predict.__self__.num_threads == expected
     assert BlazeFaceDetector(num_threads=3).num_threads == 3
 
 

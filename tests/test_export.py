@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -165,9 +166,12 @@ def test_export_command(tmp_path, capsys):
     assert f"to {tmp_path / 'tiny_int8.tflite'}" in capsys.readouterr().out
     assert LiteRTModel(tmp_path / "tiny_int8.tflite").predict(np.zeros((2, 32, 32, 1), "uint8")).shape == (2, 7)
     assert main(["export", str(tmp_path / "tiny.keras"), "--quantize", "dynamic_int8", "--out", str(tmp_path / "tiny_dynamic.tflite")]) == 0
-    assert json.loads((tmp_path / "tiny_dynamic.json").read_text())["quantization"] == "dynamic_int8"
+    metadata = json.loads((tmp_path / "tiny_dynamic.json").read_text())
+    source = {"file": "tiny.keras", "sha256": hashlib.sha256((tmp_path / "tiny.keras").read_bytes()).hexdigest()}
+    assert metadata["quantization"] == "dynamic_int8" and metadata["source"] == source
     assert main(["export", str(tmp_path / "tiny.keras"), "--format", "savedmodel", "--out", str(tmp_path / "sm")]) == 0
     assert (tmp_path / "sm" / "saved_model.pb").is_file()
+    assert json.loads((tmp_path / "sm" / "preprocessing.json").read_text())["source"] == source
 
 
 def test_export_command_offers_every_quantization():

@@ -127,6 +127,22 @@ def test_outputs_are_never_overwritten_without_asking(model_file, media, tmp_pat
 
 
 @pytest.mark.slow
+def test_runtime_chooses_how_a_shipped_model_runs(tmp_path, capsys):
+    from keras_fer.cli import _parser
+    from keras_fer.inference.classifiers import RUNTIMES
+
+    predict = _parser()._subparsers._group_actions[0].choices["predict"]
+    assert next(action for action in predict._actions if action.dest == "runtime").choices == RUNTIMES
+    labels = {}
+    for runtime in RUNTIMES:
+        assert main(["predict", str(PHOTO), "--model", "fer2013", "--runtime", runtime, "--json", str(tmp_path / f"{runtime}.json")]) == 0
+        [record] = json.loads((tmp_path / f"{runtime}.json").read_text())
+        labels[runtime] = [face["label"] for face in record["faces"]]
+    assert labels["tflite"] == labels["keras"] and len(labels["keras"]) == 1
+    assert main(["predict", str(PHOTO), "--model", str(tmp_path / "keras.json"), "--runtime", "keras"]) == 2
+    assert "`runtime` chooses how a shipped model" in capsys.readouterr().err
+
+
 def test_explain_needs_a_keras_model(tflite_file, media, tmp_path, capsys):
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--explain", str(tmp_path / "x")]) == 2
     assert "--explain needs a .keras model; " in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -7,9 +8,11 @@ from PIL import Image, ImageDraw
 
 from keras_fer import Recognizer
 from keras_fer.export import export_saved_model
+from keras_fer.files import file_sha256
 from keras_fer.inference import load_classifier
 from keras_fer.inference.classifiers import Classifier
 from keras_fer.models import WEIGHTS
+from keras_fer.models.presets import TWIN_QUANTIZATION
 from tests.testing import PHOTO, BoxDetector
 
 
@@ -131,10 +134,11 @@ def test_default_recognizer_uses_the_model_installed_with_the_package():
     assert all(shipped_model_path(name).stat().st_size <= 25e6 for name in ("fer2013", "ferplus"))
     setup = configparser.ConfigParser()
     setup.read(package.parent / "setup.cfg")
-    assert "assets/*.keras" in setup["options.package_data"]["keras_fer"].split()
+    assert {"assets/*.keras", "assets/*.tflite", "assets/*.json"} <= set(setup["options.package_data"]["keras_fer"].split())
     assert (package.parent / "saved_models" / "ferplus" / "model.keras").resolve() == path.resolve()
     recognizer = Recognizer()
-    assert recognizer.classifier.path == path and recognizer.classifier.input_shape == (48, 48, 1)
+    assert recognizer.classifier.path == package / "assets" / "ferplus_dynamic_int8.tflite" and recognizer.classifier.keras_path == path
+    assert recognizer.classifier.input_shape == (48, 48, 1)
     assert recognizer.classifier.class_names[-1] == "contempt" and recognizer.basic_classes  # FER+'s 8 classes, reported over the 7
     assert recognizer.class_names == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     assert Recognizer(basic_classes=False).class_names[-1] == "contempt"
@@ -209,13 +213,39 @@ def test_recognizer_arguments_are_checked_in_the_constructor(arguments, message)
         Recognizer(BRIGHTNESS, detector=BoxDetector([]), **arguments)
 
 
-def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused():
+def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused(model_file):
     named = Recognizer(model="fer2013", detector=BoxDetector([]))
-    assert named.classifier.path == WEIGHTS["fer2013"].path and named.class_names == load_classifier("fer2013").class_names
+    assert named.classifier.path == WEIGHTS["fer2013"].twin and named.class_names == load_classifier("fer2013", "keras").class_names
+    assert Recognizer(model="fer2013", runtime="keras", detector=BoxDetector([])).classifier.path == WEIGHTS["fer2013"].path
     with pytest.raises(ValueError, match=r"Model ferplus9 does not exist \(shipped models: \['fer2013', 'ferplus'\]\)"):
         Recognizer(model="ferplus9")
-    with pytest.raises(ValueError, match="Pass `classifier` or `model`, not both"):
+    with pytest.raises(ValueError, match="Pass `classifier` or `model` \\(with `runtime`\\), not both. Received: model='fer2013' and a classifier"):
         Recognizer(named.classifier, model="fer2013")
+    with pytest.raises(ValueError, match="Received: runtime='keras' and a classifier"):
+        Recognizer(named.classifier, runtime="keras")
+    with pytest.raises(ValueError, match=r"`runtime` must be one of \['tflite', 'keras'\] or None. Received: runtime='onnx'"):
+        load_classifier("ferplus", runtime="onnx")
+    with pytest.raises(ValueError, match=f"runs as its file type says. Received: runtime='tflite' with model='{model_file}'"):
+        load_classifier(model_file, runtime="tflite")
+    with pytest.raises(ValueError, match="`num_threads` must be None or a positive integer. Received: num_threads=0"):
+        load_classifier("ferplus", num_threads=0)
+    assert load_classifier("ferplus", num_threads=1).predict.__self__.num_threads == 1
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTS))
+def test_each_shipped_model_runs_as_its_tflite_twin_exported_from_the_shipped_keras_file(name):
+    weights = WEIGHTS[name]
+    metadata = json.loads(weights.twin.with_suffix(".json").read_text())
+    # tools/build_twins.sh exported it from the .keras file that ships now, not from an older one.
+    assert metadata["source"] == {"file": weights.path.name, "sha256": file_sha256(weights.path)}
+    assert metadata["quantization"] == TWIN_QUANTIZATION and weights.twin.name == f"{name}_{TWIN_QUANTIZATION}.tflite"
+    twin, exact = Recognizer(model=name, basic_classes=False), Recognizer(model=name, runtime="keras", basic_classes=False)
+    assert twin.classifier._model is None and twin.classifier.keras_path == exact.classifier.path == weights.path
+    assert (twin.classifier.input_shape, twin.class_names) == (exact.classifier.input_shape, exact.class_names)
+    [fast], [reference] = twin.analyze(PHOTO), exact.analyze(PHOTO)
+    assert fast["label"] == reference["label"] and fast["box"] == reference["box"]
+    np.testing.assert_allclose(list(fast["scores"].values()), list(reference["scores"].values()), atol=0.03)
+    assert twin.classifier.model.name == exact.classifier.model.name  # explanations read the .keras file at first use
 
 
 def test_basic_classes_drop_contempt_and_renormalise():

@@ -29,7 +29,7 @@ import numpy as np
 
 from keras_fer.data.dataset import FERDataset, RecordList, _compiled, batch_part, check_tensorflow_batches, class_counts, listing_records
 from keras_fer.data.images import DataError, check_image_format
-from keras_fer.files import atomic_path, atomic_write, remove_temporaries
+from keras_fer.files import atomic_path, atomic_write, file_sha256, remove_temporaries
 from keras_fer.version import __version__
 
 FORMAT = "keras-fer-prepared"
@@ -301,7 +301,7 @@ def _write_shard(records, path, indices, image_size, channels, encoding, on_erro
         for payload in payloads:
             writer.write(payload)
         writer.close()
-    done = {"records": len(kept), "bytes": path.stat().st_size, "sha256": _file_digest(path), "kept": kept, "skipped": skipped}
+    done = {"records": len(kept), "bytes": path.stat().st_size, "sha256": file_sha256(path), "kept": kept, "skipped": skipped}
     with atomic_write(sidecar) as file:
         json.dump(done, file)
     return done
@@ -334,14 +334,6 @@ def decode_image(payload, shape, encoding, where):
     if image is None or image.shape[:2] != tuple(shape[:2]):
         raise DataError(where, f"is not a PNG image of {shape[1]}x{shape[0]} pixels: the shard is corrupt, prepare again")
     return image.reshape(shape)
-
-
-def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _digest(text):
@@ -413,7 +405,7 @@ def load_prepared(directory: str | Path, split: str, verify: bool = True) -> "Pr
             )
     if verify:
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            for shard, path, digest in zip(entry["shards"], shards, pool.map(_file_digest, shards)):
+            for shard, path, digest in zip(entry["shards"], shards, pool.map(file_sha256, shards)):
                 if digest != shard["sha256"]:
                     raise DataError(path, "shard's SHA-256 differs from the manifest's: it is corrupt or was changed, prepare the dataset again")
     try:

@@ -33,11 +33,11 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
     if format == "savedmodel":
         if quantize != "none":
             raise ValueError(f"--quantize applies to TFLite only. Received: --quantize {quantize} with --format savedmodel")
-        return export_saved_model(loaded, out)
+        return export_saved_model(loaded, out, source=path)
     if format != "tflite":
         raise ValueError(f"--format must be savedmodel or tflite. Received: {format!r}")
     images = representative_images(loaded, representative, overrides) if quantize == "int8" else None
-    return export_tflite(loaded, out, quantize, images)
+    return export_tflite(loaded, out, quantize, images, source=path)
 
 
 def representative_images(model, source="synthetic", overrides=(), count=REPRESENTATIVE_IMAGES, seed=0):

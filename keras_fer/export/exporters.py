@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_fer.data.classes import class_names_for
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.export.quantization import repair_collapsed_ranges
-from keras_fer.files import atomic_path, atomic_write
+from keras_fer.files import atomic_path, atomic_write, file_sha256
 from keras_fer.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
@@ -23,7 +23,9 @@ CHILD = "import sys; from keras_fer.export.exporters import convert; convert(*sy
 FORMATS = ("savedmodel", "tflite")
 
 
-def export_saved_model(model: keras.Model, path: str | Path, class_names: list[str] | None = None, batch_size: int | None = None) -> Path:
+def export_saved_model(
+    model: keras.Model, path: str | Path, class_names: list[str] | None = None, batch_size: int | None = None, source: str | Path | None = None
+) -> Path:
     """Exports the inference graph (no mixing) as a SavedModel with signature `serve`.
 
     The signature takes a batch of face crops as uint8 pixels
@@ -38,6 +40,8 @@ def export_saved_model(model: keras.Model, path: str | Path, class_names: list[s
             canonical expressions.
         batch_size: `None` for any batch size, or a fixed one (the TFLite
             export uses 1, so that no shape computations reach the runtime).
+        source: the `.keras` file `model` was read from, if any, recorded
+            with its SHA-256 in `preprocessing.json` (see `export_tflite`).
 
     Returns:
         `path` as a `Path`.
@@ -57,7 +61,7 @@ def export_saved_model(model: keras.Model, path: str | Path, class_names: list[s
     try:
         with atomic_path(path) as temporary:  # a killed export leaves no half-written folder under `path`
             archive.write_out(str(temporary), verbose=False)
-            write_metadata(model, temporary, class_names)
+            write_metadata(model, temporary, class_names, source=source)
     finally:
         logger.setLevel(level)
     return path
@@ -69,6 +73,7 @@ def export_tflite(
     quantize: str = "none",
     representative_images: np.ndarray | None = None,
     class_names: list[str] | None = None,
+    source: str | Path | None = None,
 ) -> Path:
     """Converts `model` to a TFLite file that runs on TFLite builtin ops only.
 
@@ -97,11 +102,14 @@ def export_tflite(
         representative_images: uint8 array `(n, height, width, channels)`
             of training faces, for `"int8"` (a few hundred suffice).
         class_names: class names in output order.
+        source: the `.keras` file `model` was read from, if any: its name
+            and SHA-256 go into the metadata, so the export can be traced to
+            (and checked against) the file it came from.
 
     Returns:
         `path` as a `Path`.
     """
-    return _export_tflites(model, {quantize: path}, representative_images, class_names)[quantize]
+    return _export_tflites(model, {quantize: path}, representative_images, class_names, source)[quantize]
 
 
 def export_tflite_variants(model, folder, quantizations=QUANTIZATIONS, representative_images=None, class_names=None):
@@ -126,7 +134,7 @@ def export_tflite_variants(model, folder, quantizations=QUANTIZATIONS, represent
     return _export_tflites(model, targets, representative_images, class_names)
 
 
-def _export_tflites(model, targets, representative_images, class_names):
+def _export_tflites(model, targets, representative_images, class_names, source=None):
     targets = {quantize: Path(path) for quantize, path in targets.items()}
     for quantize, path in targets.items():
         if quantize not in QUANTIZATIONS:
@@ -148,7 +156,7 @@ def _export_tflites(model, targets, representative_images, class_names):
     for quantize, path in targets.items():
         if quantize == "int8":
             repair_collapsed_ranges(path)
-        write_metadata(model, path, class_names, quantize)
+        write_metadata(model, path, class_names, quantize, source)
     return targets
 
 
@@ -184,11 +192,13 @@ def _convert_in_child_process(saved_model, targets, representative_path):
         raise RuntimeError(f"TFLite conversion to {names} failed: {lines[-1] if lines else result.returncode}")
 
 
-def write_metadata(model, path, class_names=None, quantize=None):
+def write_metadata(model, path, class_names=None, quantize=None, source=None):
     """Writes `labels.txt` and the preprocessing JSON that an exported model needs.
 
     For a SavedModel folder they go inside it (`preprocessing.json`); for a
-    `.tflite` file next to it (`<stem>.json`; `labels.txt` shared).
+    `.tflite` file next to it (`<stem>.json`; `labels.txt` shared). With
+    `source` (the `.keras` file the model came from), the JSON records its
+    file name and SHA-256 under `"source"`.
     """
     path = Path(path)
     class_names = list(class_names or class_names_for(model.output_shape[-1]))
@@ -205,6 +215,8 @@ def write_metadata(model, path, class_names=None, quantize=None):
         "quantization": quantize,
         "keras_fer_version": __version__,
     }
+    if source is not None:
+        metadata["source"] = {"file": Path(source).name, "sha256": file_sha256(source)}
     folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
     with atomic_write(folder / "labels.txt") as file:
         file.write("\n".join(class_names) + "\n")

@@ -1,10 +1,18 @@
 """Running exported `.tflite` models with the LiteRT interpreter (`ai-edge-litert`)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from keras_fer.export.quantization import requantization_problems
+
+MAX_THREADS = 4  # LiteRT threads keras-fer takes by default: more do not pay on models this small
+
+
+def default_threads():
+    """The LiteRT threads keras-fer's detectors and classifiers use unless told: the machine's cores, at most `MAX_THREADS`."""
+    return min(os.cpu_count() or 1, MAX_THREADS)
 
 
 class LiteRTModel:
@@ -30,6 +38,7 @@ class LiteRTModel:
 
     def __init__(self, path, num_threads=1):
         self.path = Path(path)
+        self.num_threads = num_threads
         if not self.path.is_file():
             raise ValueError(f"TFLite model {self.path} does not exist.")
         self.interpreter = self._interpreter(num_threads, default_delegates=False)

@@ -6,13 +6,13 @@ non-maximum suppression follow MediaPipe's `face_detection_short_range` and
 `face_detection_full_range` graphs.
 """
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from keras_fer.export.litert import default_threads
 from keras_fer.inference.faces import Detection, check_min_score, iou
 from keras_fer.validation import is_int, is_number
 
@@ -35,7 +35,6 @@ BLAZEFACE_MODELS = {
     "full": BlazeFaceModel("face_detection_full_range.tflite", 192, (4,), (1,), 0.6),
 }
 SUPPRESSION_IOU = 0.3
-MAX_THREADS = 4
 TILED_MIN_SCORE = 0.7
 SMALLEST_FACE = 0.2  # of a window's side: below it the short-range model misses most faces (benchmarks/face_detection.py)
 
@@ -61,7 +60,7 @@ class BlazeFaceDetector:
         min_size: smallest face side in pixels to look for with tiles;
             `None`: the whole image only, one inference.
         num_threads: LiteRT interpreter threads; `None` for the machine's
-            cores, at most `MAX_THREADS` (two threads halve a 640x480
+            cores, at most `keras_fer.export.litert.MAX_THREADS` (two threads halve a 640x480
             photo's detection on a 2-core machine: 82 -> 51 ms).
 
     Example:
@@ -86,7 +85,7 @@ class BlazeFaceDetector:
 
         if num_threads is not None and not is_int(num_threads, minimum=1):
             raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
-        self.num_threads = min(os.cpu_count() or 1, MAX_THREADS) if num_threads is None else num_threads
+        self.num_threads = default_threads() if num_threads is None else num_threads
         self.interpreter = Interpreter(model_path=str(self.model.path), num_threads=self.num_threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]

@@ -6,10 +6,15 @@ import numpy as np
 
 from keras_fer.data.classes import class_names_for
 from keras_fer.models.presets import WEIGHTS
+from keras_fer.validation import is_int
 
 # The shipped model Recognizer() and `keras-fer predict` use unless told otherwise.
 # README, "Which model by default": the one that agreed most with FER+'s ten-annotator labels and kept most predictions under perturbations.
 DEFAULT_MODEL = "ferplus"
+
+
+# How a shipped model runs: its TFLite twin (the default) or its `.keras` file through Keras.
+RUNTIMES = ("tflite", "keras")
 
 
 class Classifier:
@@ -19,16 +24,27 @@ class Classifier:
         input_shape: `(height, width, channels)` the model takes.
         class_names: names of its outputs, in order.
         path: the file it was read from.
-        model: the Keras model for `.keras` files (explanations need it),
-            else `None`.
+        keras_path: the `.keras` file behind it: `path` itself, or for a
+            shipped model's TFLite twin the `.keras` file it was exported
+            from; `None` for other files.
     """
 
-    def __init__(self, predict, input_shape, class_names, path, model=None):
+    def __init__(self, predict, input_shape, class_names, path, model=None, keras_path=None):
         self.predict = predict
-        self.model = model
+        self._model = model
+        self.keras_path = keras_path
         self.input_shape = tuple(int(d) for d in input_shape)
         self.class_names = tuple(class_names)
         self.path = path
+
+    @property
+    def model(self):
+        """The Keras model (explanations need it), read from `keras_path` at first use; `None` without one."""
+        if self._model is None and self.keras_path is not None:
+            from keras_fer.models.loading import load_model_file
+
+            self._model = load_model_file(self.keras_path)
+        return self._model
 
     def __call__(self, faces):
         return np.asarray(self.predict(np.asarray(faces, "uint8")), "float32")
@@ -39,26 +55,56 @@ def shipped_model_path(name=DEFAULT_MODEL):
     return WEIGHTS[name].path
 
 
-def load_classifier(model: str | Path | None = None) -> Classifier:
+def load_classifier(model: str | Path | None = None, runtime: str | None = None, num_threads: int | None = None) -> Classifier:
     """A `Classifier` for shipped weights, a `.keras` file, a SavedModel folder or a `.tflite` file.
 
     Args:
         model: the name of weights shipped with keras-fer
             (`keras_fer.models.WEIGHTS`, e.g. `"fer2013"`), a path, or
             `None` for the default, `DEFAULT_MODEL`.
+        runtime: how a shipped model runs (`RUNTIMES`): `"tflite"` (the
+            default) runs its TFLite twin, shipped beside it
+            (`Weights.twin`, int8 weights, `TWIN_QUANTIZATION`): about 0.5 ms
+            a face on one core against 6 ms for the `.keras` model through
+            TensorFlow, and the same top class on 99.3% (`fer2013`) and 99.65%
+            (`ferplus`) of the validation faces (their model cards);
+            `"keras"` runs the `.keras` model itself (the exact model, which
+            `from_preset` loads and fine-tuning starts from). A path runs as
+            its file type says; `runtime` is then `None`.
+        num_threads: LiteRT threads for `.tflite` files and twins; `None`
+            for the machine's cores, at most
+            `keras_fer.export.litert.MAX_THREADS` (a twin takes 0.36 ms a
+            face on 2 threads, 0.50 on one). TensorFlow's own thread
+            settings govern `.keras` and SavedModel models.
 
     Class names come from a `labels.txt` next to (or, for a SavedModel,
     inside) the model, else from the number of outputs (7 or 8 canonical
     expressions).
     """
+    if num_threads is not None and not is_int(num_threads, minimum=1):
+        raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"`runtime` must be one of {list(RUNTIMES)} or None. Received: runtime={runtime!r}")
     model = DEFAULT_MODEL if model is None else model
-    path = shipped_model_path(model) if isinstance(model, str) and model in WEIGHTS else Path(model)
+    if isinstance(model, str) and model in WEIGHTS:
+        weights = WEIGHTS[model]
+        if runtime == "keras":
+            return _keras(weights.path)
+        twin = _tflite(weights.twin, num_threads)  # keras_fer/assets/ has no labels.txt: the 7 or 8 canonical names
+        twin.keras_path = weights.path
+        return twin
+    path = Path(model)
+    if runtime is not None:
+        raise ValueError(
+            f"`runtime` chooses how a shipped model ({sorted(WEIGHTS)}) runs; {path} runs as its file type says. "
+            f"Received: runtime={runtime!r} with model={str(model)!r}"
+        )
     if not path.exists():
         raise ValueError(f"Model {path} does not exist (shipped models: {sorted(WEIGHTS)}).")
     if path.is_dir():
         return _saved_model(path)
     if path.suffix == ".tflite":
-        return _tflite(path)
+        return _tflite(path, num_threads)
     if path.suffix == ".keras":
         return _keras(path)
     raise ValueError(f"{path} is not a model keras-fer can read: expected .keras, .tflite or a SavedModel folder.")
@@ -69,7 +115,7 @@ def _keras(path):
 
     model = load_model_file(path)
     names = _labels(path.parent, model.output_shape[-1]) or class_names_for(model.output_shape[-1])
-    return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model)
+    return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model, keras_path=path)
 
 
 def _saved_model(path):
@@ -91,10 +137,10 @@ def _saved_model(path):
     return Classifier(lambda faces: signature(images=tf.constant(faces))["output_0"].numpy(), input_shape, names, path)
 
 
-def _tflite(path):
-    from keras_fer.export.litert import LiteRTModel
+def _tflite(path, num_threads=None):
+    from keras_fer.export.litert import LiteRTModel, default_threads
 
-    model = LiteRTModel(path)
+    model = LiteRTModel(path, num_threads=default_threads() if num_threads is None else num_threads)
     names = _labels(path.parent, model.num_classes) or class_names_for(model.num_classes)
     return Classifier(model.predict, model.input_shape, names, path)
 

@@ -25,6 +25,11 @@ class Preset:
     parameters: int
 
 
+# Each shipped `.keras` file has a TFLite twin exported with this quantisation (`keras-fer export --quantize`), beside it
+# in keras_fer/assets/ with its metadata JSON (which records the .keras file's SHA-256); tools/build_twins.sh rebuilds them.
+TWIN_QUANTIZATION = "dynamic_int8"
+
+
 @dataclasses.dataclass(frozen=True)
 class Weights:
     """Trained weights that ship inside the package (`keras_fer/assets/`).
@@ -46,6 +51,11 @@ class Weights:
     def path(self):
         """The installed `.keras` file."""
         return Path(str(resources.files("keras_fer") / "assets" / self.file))
+
+    @property
+    def twin(self):
+        """The installed TFLite twin of the `.keras` file (`TWIN_QUANTIZATION`), which `Recognizer` runs by default."""
+        return self.path.with_name(f"{self.path.stem}_{TWIN_QUANTIZATION}.tflite")
 
 
 PRESETS = {
