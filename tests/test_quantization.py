@@ -50,10 +50,11 @@ def test_collapsed_ranges_are_found_and_repaired_without_changing_outputs(tmp_pa
     monkeypatch.setattr(exporters, "repair_collapsed_ranges", lambda path: [])
     raw = exporters.export_tflite(model_with_a_dead_unit(), tmp_path / "raw.tflite", "int8", images)
     problems = requantization_problems(raw)
-    assert [name.split(";")[0] for name, _ in problems] == ["functional_1/dead_1/MatMul"] and problems[0][1] > 256
+    # The tensor is "<model>/dead_1/MatMul"; the model's name depends on how many models the process made before.
+    assert [name.split(";")[0].split("/", 1)[1] for name, _ in problems] == ["dead_1/MatMul"] and problems[0][1] > 256
     repaired = tmp_path / "repaired.tflite"
     shutil.copy(raw, repaired)
-    assert [name.split(";")[0] for name in repair_collapsed_ranges(repaired)] == ["functional_1/dead_1/MatMul"]
+    assert [name.split(";")[0].split("/", 1)[1] for name in repair_collapsed_ranges(repaired)] == ["dead_1/MatMul"]
     assert requantization_problems(repaired) == [] and repair_collapsed_ranges(repaired) == []
     np.testing.assert_array_equal(builtin_outputs(repaired, images), builtin_outputs(raw, images))
     assert LiteRTModel(raw).delegate == "none"

@@ -1,3 +1,4 @@
+import configparser
 import re
 import runpy
 import shutil
@@ -63,6 +64,10 @@ def test_setup_and_test_commands_are_documented():
     assert 'pip install -e ".[dev]" && pytest' in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -e ".[dev]"' in ci and "pytest" in ci
+    # CI's 2 cores run the suite in two processes (half the time of one); the dev extra brings the plugin.
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    assert "-n 2 --dist loadfile" in setup["tool:pytest"]["addopts"] and "pytest-xdist>=3" in setup["options.extras_require"]["dev"]
 
 
 def test_parameter_table_matches_the_code():
