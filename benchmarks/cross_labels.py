@@ -20,6 +20,7 @@ import numpy as np
 from keras_fer.data import load_fer2013, load_ferplus
 from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.inference import load_classifier
+from keras_fer.models import WEIGHTS
 from keras_fer.training import classification_report
 
 
@@ -37,7 +38,7 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     basic_faces = ferplus.labels < len(EXPRESSIONS)
     for name in arguments.models:
-        classifier = load_classifier(name)
+        classifier = load_classifier(name, "keras" if name in WEIGHTS else None)  # the .keras model, as the cards quote it
         first = classification_report(fer2013.labels, basic(classifier, fer2013.images), EXPRESSIONS)
         second = classification_report(ferplus.labels[basic_faces], basic(classifier, ferplus.images[basic_faces]), EXPRESSIONS)
         row = f"| {name} | {len(classifier.class_names)} | {first['accuracy']:.2%} | {first['balanced_accuracy']:.2%} "

@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 
 from keras_fer.data.synthetic import make_faces  # noqa: E402
 from keras_fer.export import LiteRTModel, export_saved_model, export_tflite_variants  # noqa: E402
-from keras_fer.models import from_preset  # noqa: E402
+from keras_fer.models import WEIGHTS, from_preset  # noqa: E402
 
 
 def median_seconds(function, repeats):
@@ -66,7 +66,7 @@ def size_mb(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help=".keras file (default: the fer2013 preset)")
+    parser.add_argument("--model", help=".keras file (default: the fer2013 preset; with --photos a shipped name too, default ferplus)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--compare", help="a second .keras file: time both int8 exports in turns")
     parser.add_argument("--rounds", type=int, default=15, help="rounds of --compare")
@@ -77,7 +77,11 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
         time_photos(arguments.model, arguments.threads, arguments.repeats)
         return
-    model = keras.models.load_model(arguments.model) if arguments.model else from_preset("fer2013", seed=0)
+    model = from_preset("fer2013", seed=0) if not arguments.model else None
+    if arguments.model in WEIGHTS:
+        model = keras.models.load_model(WEIGHTS[arguments.model].path)
+    elif arguments.model:
+        model = keras.models.load_model(arguments.model)
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
     if arguments.compare:
@@ -116,7 +120,6 @@ def time_photos(model_path, threads, repeats):
     from keras_fer.inference.classifiers import Classifier, load_classifier
     from keras_fer.inference.detection import MIN_FACE_SIZE, HaarFaceDetector
     from keras_fer.inference.recognizer import read_rgb
-    from keras_fer.models import WEIGHTS
 
     portrait = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))[44:556, :512]
     wide = np.full((480, 640, 3), 128, "uint8")

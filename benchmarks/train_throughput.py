@@ -11,6 +11,8 @@ step time to the plain model's and the seconds one FER2013 epoch (28,558
 training images) would take.
 
     python benchmarks/train_throughput.py --presets fer2013 tiny --xla on
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py --presets fer2013 paper --xla on \
+        --mixed-precision mixed_bfloat16 --variants cbam+mixing    # tools/gpu_bench.sh, on a GPU
 """
 
 import argparse
@@ -90,9 +92,11 @@ def step_seconds(models, dataset, rounds, steps):
     return seconds
 
 
-def compiled_variants(preset, overrides, jit_compile):
+def compiled_variants(preset, overrides, jit_compile, only=None):
     models = {}
     for variant, variant_overrides in VARIANTS:
+        if only and variant != "plain" and variant not in only:
+            continue
         model = from_preset(preset, **overrides, **variant_overrides)
         num_classes = model.output_shape[-1]
         model.compile("adam", ClassBalancedLoss([100] * num_classes), jit_compile=jit_compile)
@@ -109,14 +113,21 @@ def main():
     parser.add_argument("--xla", choices=("on", "off", "both"), default="both", help="jit_compile setting(s) to measure")
     parser.add_argument("--width", type=int, help="override the presets' width")
     parser.add_argument("--stem", choices=("imagenet", "compact", "small"), help="override the presets' stem")
+    parser.add_argument(
+        "--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"), help="Keras dtype policy (as training.mixed_precision); default float32"
+    )
+    parser.add_argument("--variants", nargs="+", choices=[name for name, _ in VARIANTS], help="only these variants (plain is always timed)")
     arguments = parser.parse_args()
+    if arguments.mixed_precision:
+        keras.config.set_dtype_policy(arguments.mixed_precision)
     overrides = {key: value for key, value in (("width", arguments.width), ("stem", arguments.stem)) if value is not None}
-    print(f"backend: {keras.backend.backend()}, devices: {devices()}, batch {arguments.batch_size}")
+    policy = keras.config.dtype_policy().name
+    print(f"backend: {keras.backend.backend()}, devices: {devices()}, batch {arguments.batch_size}, dtype policy {policy}")
     print("| preset | variant | XLA | params | img/s | step time vs plain | FER2013 epoch (s) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for preset in arguments.presets:
         for jit_compile in {"on": [True], "off": [False], "both": [True, False]}[arguments.xla]:
-            models = compiled_variants(preset, overrides, jit_compile)
+            models = compiled_variants(preset, overrides, jit_compile, arguments.variants)
             dataset = random_batches(models["plain"], arguments.batch_size)
             seconds = step_seconds(models, dataset, arguments.rounds, arguments.steps)
             plain_seconds = float(np.median(seconds["plain"]))

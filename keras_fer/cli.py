@@ -206,7 +206,11 @@ def _add_predict(subcommands):
     predict.add_argument("--json", help="write the results as JSON to this file")
     predict.add_argument("--csv", help="write one row per face as CSV to this file")
     predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")
-    predict.add_argument("--explain", metavar="DIR", help="write attention and Grad-CAM overlays per face (images, .keras models)")
+    predict.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="write attention and Grad-CAM overlays per face (images; .keras files, and shipped models, which then run as their .keras files)",
+    )
     predict.add_argument("--every", type=_positive_int, help="classify every Nth video frame (default: 10; 1 with --camera)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
     predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
@@ -486,10 +490,18 @@ def _predict(arguments):
     from keras_fer.inference import Recognizer, load_classifier
     from keras_fer.inference.explain import GRAD_CAM
     from keras_fer.inference.predict_command import Progress, format_table, predict_camera, predict_files, printable, write_csv, write_json
+    from keras_fer.models import WEIGHTS
 
     _check_outputs(arguments)
+    if arguments.explain and arguments.camera is not None:
+        raise ValueError("--explain works on image files, not on --camera")
+    if arguments.explain:
+        check_tensorflow_backend(GRAD_CAM)
+    # With --explain a shipped model runs as its .keras file, so that the table, JSON and overlays give one label per face.
+    shipped = arguments.model is None or arguments.model in WEIGHTS
+    runtime = "keras" if arguments.explain and shipped and arguments.runtime is None else arguments.runtime
     recognizer = Recognizer(
-        load_classifier(arguments.model, arguments.runtime),
+        load_classifier(arguments.model, runtime),
         detector=arguments.detector,
         min_score=arguments.min_score,
         align=not arguments.no_align,
@@ -498,12 +510,8 @@ def _predict(arguments):
         flip=arguments.flip,
         shift=arguments.shift,
     )
-    if arguments.explain and arguments.camera is not None:
-        raise ValueError("--explain works on image files, not on --camera")
     if arguments.explain and recognizer.classifier.model is None:
         raise ValueError(f"--explain needs a .keras model; {recognizer.classifier.path} is not one.")
-    if arguments.explain:
-        check_tensorflow_backend(GRAD_CAM)
     if arguments.camera is not None:
         records, problems = predict_camera(recognizer, arguments.camera, arguments.every or 1, arguments.annotate), []
     else:

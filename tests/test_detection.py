@@ -208,6 +208,7 @@ def test_blazeface_and_tflite_classifiers_use_the_machines_cores_up_to_four_unle
     from keras_fer.inference import load_classifier
 
     for cores, expected in ((1, 1), (2, 2), (16, 4), (None, 1)):
+        monkeypatch.setattr(litert.os, "sched_getaffinity", lambda pid, cores=cores: set(range(cores or 0)), raising=False)
         monkeypatch.setattr(litert.os, "cpu_count", lambda cores=cores: cores)
         assert BlazeFaceDetector().num_threads == expected
         assert load_classifier("fer2013").predict.__self__.num_threads == expected

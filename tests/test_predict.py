@@ -126,7 +126,6 @@ def test_outputs_are_never_overwritten_without_asking(model_file, media, tmp_pat
         main([*base, "--every", "0"])
 
 
-@pytest.mark.slow
 def test_runtime_chooses_how_a_shipped_model_runs(tmp_path, capsys):
     from keras_fer.cli import _parser
     from keras_fer.inference.classifiers import RUNTIMES
@@ -140,9 +139,12 @@ def test_runtime_chooses_how_a_shipped_model_runs(tmp_path, capsys):
         labels[runtime] = [face["label"] for face in record["faces"]]
     assert labels["tflite"] == labels["keras"] and len(labels["keras"]) == 1
     assert main(["predict", str(PHOTO), "--model", str(tmp_path / "keras.json"), "--runtime", "keras"]) == 2
-    assert "`runtime` chooses how a shipped model" in capsys.readouterr().err
+    assert "keras.json is a model file: `runtime` (--runtime) applies only to shipped models" in capsys.readouterr().err
+    assert main(["predict", str(PHOTO), "--model", "ferplsu", "--runtime", "keras"]) == 2
+    assert "Model ferplsu does not exist (shipped models: ['fer2013', 'ferplus'])." in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_explain_needs_a_keras_model(tflite_file, media, tmp_path, capsys):
     assert main(["predict", str(media / "a.jpg"), "--model", str(tflite_file), "--explain", str(tmp_path / "x")]) == 2
     assert "--explain needs a .keras model; " in capsys.readouterr().err and not (tmp_path / "x").exists()

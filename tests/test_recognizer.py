@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -225,8 +226,14 @@ def test_shipped_models_are_named_and_a_name_with_a_classifier_is_refused(model_
         Recognizer(named.classifier, runtime="keras")
     with pytest.raises(ValueError, match=r"`runtime` must be one of \['tflite', 'keras'\] or None. Received: runtime='onnx'"):
         load_classifier("ferplus", runtime="onnx")
-    with pytest.raises(ValueError, match=f"runs as its file type says. Received: runtime='tflite' with model='{model_file}'"):
+    with pytest.raises(ValueError, match=re.escape(f"{model_file} is a model file: `runtime` (--runtime) applies only to shipped models")):
         load_classifier(model_file, runtime="tflite")
+    with pytest.raises(ValueError, match="`runtime` \\(--runtime\\) applies only to shipped models"):
+        Recognizer.from_file(model_file, runtime="keras")
+    with pytest.raises(ValueError, match="`num_threads` sets LiteRT's threads, for .tflite models and shipped models' twins"):
+        load_classifier("ferplus", runtime="keras", num_threads=2)
+    with pytest.raises(ValueError, match="Received: model='fer2013' and runtime='keras' and a classifier"):
+        Recognizer(named.classifier, model="fer2013", runtime="keras")
     with pytest.raises(ValueError, match="`num_threads` must be None or a positive integer. Received: num_threads=0"):
         load_classifier("ferplus", num_threads=0)
     assert load_classifier("ferplus", num_threads=1).predict.__self__.num_threads == 1
@@ -245,7 +252,10 @@ def test_each_shipped_model_runs_as_its_tflite_twin_exported_from_the_shipped_ke
     [fast], [reference] = twin.analyze(PHOTO), exact.analyze(PHOTO)
     assert fast["label"] == reference["label"] and fast["box"] == reference["box"]
     np.testing.assert_allclose(list(fast["scores"].values()), list(reference["scores"].values()), atol=0.03)
-    assert twin.classifier.model.name == exact.classifier.model.name  # explanations read the .keras file at first use
+    # Explanations read the .keras file at first use, and give its labels and scores.
+    [explained], [reference_explained] = twin.explain(PHOTO), exact.explain(PHOTO)
+    assert explained["scores"] == reference_explained["scores"] and explained["label"] == reference["label"]
+    np.testing.assert_allclose(explained["gradcam"], reference_explained["gradcam"], atol=1e-5)
 
 
 def test_basic_classes_drop_contempt_and_renormalise():

@@ -9,6 +9,6 @@ trap 'rm -rf "$work"' EXIT
 quantize=$(python -c "from keras_fer.models.presets import TWIN_QUANTIZATION; print(TWIN_QUANTIZATION)")
 for name in $(python -c "from keras_fer.models.presets import WEIGHTS; print(*WEIGHTS)"); do
     twin="${name}_${quantize}"
-    keras-fer export "keras_fer/assets/$name.keras" --format tflite --quantize "$quantize" --out "$work/$name/$twin.tflite"
+    python -m keras_fer.cli export "keras_fer/assets/$name.keras" --format tflite --quantize "$quantize" --out "$work/$name/$twin.tflite"
     cp "$work/$name/$twin.tflite" "$work/$name/$twin.json" keras_fer/assets/  # not labels.txt: the names follow from 7 or 8 outputs
 done

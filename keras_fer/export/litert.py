@@ -11,8 +11,9 @@ MAX_THREADS = 4  # LiteRT threads keras-fer takes by default: more do not pay on
 
 
 def default_threads():
-    """The LiteRT threads keras-fer's detectors and classifiers use unless told: the machine's cores, at most `MAX_THREADS`."""
-    return min(os.cpu_count() or 1, MAX_THREADS)
+    """The LiteRT threads keras-fer's detectors and classifiers use unless told: the cores this process may run on, at most `MAX_THREADS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cores or 1, MAX_THREADS)
 
 
 class LiteRTModel:
@@ -26,7 +27,9 @@ class LiteRTModel:
 
     Args:
         path: the `.tflite` file from `keras_fer.export.export_tflite`.
-        num_threads: interpreter threads.
+        num_threads: interpreter threads (1 here, for measurements;
+            `keras_fer.inference.load_classifier` gives `.tflite` models
+            `default_threads()`).
 
     Example:
 

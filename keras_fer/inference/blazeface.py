@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.export.litert import default_threads
+from keras_fer.export.litert import MAX_THREADS, default_threads  # noqa: F401  MAX_THREADS was defined here
 from keras_fer.inference.faces import Detection, check_min_score, iou
 from keras_fer.validation import is_int, is_number
 

@@ -46,6 +46,10 @@ class Classifier:
             self._model = load_model_file(self.keras_path)
         return self._model
 
+    @model.setter
+    def model(self, model):
+        self._model = model
+
     def __call__(self, faces):
         return np.asarray(self.predict(np.asarray(faces, "uint8")), "float32")
 
@@ -70,12 +74,13 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
             (`ferplus`) of the validation faces (their model cards);
             `"keras"` runs the `.keras` model itself (the exact model, which
             `from_preset` loads and fine-tuning starts from). A path runs as
-            its file type says; `runtime` is then `None`.
+            its file type says: `runtime` must then be `None`.
         num_threads: LiteRT threads for `.tflite` files and twins; `None`
             for the machine's cores, at most
             `keras_fer.export.litert.MAX_THREADS` (a twin takes 0.36 ms a
-            face on 2 threads, 0.50 on one). TensorFlow's own thread
-            settings govern `.keras` and SavedModel models.
+            face on 2 threads, 0.50 on one). `.keras` and SavedModel
+            models run on TensorFlow's threads, so `num_threads` must then
+            be `None`.
 
     Class names come from a `labels.txt` next to (or, for a SavedModel,
     inside) the model, else from the number of outputs (7 or 8 canonical
@@ -89,24 +94,24 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
     if isinstance(model, str) and model in WEIGHTS:
         weights = WEIGHTS[model]
         if runtime == "keras":
+            _check_no_threads(num_threads, weights.path)
             return _keras(weights.path)
-        twin = _tflite(weights.twin, num_threads)  # keras_fer/assets/ has no labels.txt: the 7 or 8 canonical names
+        twin = _tflite(weights.twin, num_threads, class_names_for)  # the 7 or 8 canonical names, whatever lies beside it
         twin.keras_path = weights.path
         return twin
     path = Path(model)
-    if runtime is not None:
-        raise ValueError(
-            f"`runtime` chooses how a shipped model ({sorted(WEIGHTS)}) runs; {path} runs as its file type says. "
-            f"Received: runtime={runtime!r} with model={str(model)!r}"
-        )
     if not path.exists():
         raise ValueError(f"Model {path} does not exist (shipped models: {sorted(WEIGHTS)}).")
-    if path.is_dir():
-        return _saved_model(path)
+    if runtime is not None:
+        raise ValueError(
+            f"{path} is a model file: `runtime` (--runtime) applies only to shipped models ({sorted(WEIGHTS)}); "
+            f"a file runs as its type says, so leave it out. Received: runtime={runtime!r}"
+        )
     if path.suffix == ".tflite":
         return _tflite(path, num_threads)
-    if path.suffix == ".keras":
-        return _keras(path)
+    if path.is_dir() or path.suffix == ".keras":
+        _check_no_threads(num_threads, path)
+        return _saved_model(path) if path.is_dir() else _keras(path)
     raise ValueError(f"{path} is not a model keras-fer can read: expected .keras, .tflite or a SavedModel folder.")
 
 
@@ -137,11 +142,19 @@ def _saved_model(path):
     return Classifier(lambda faces: signature(images=tf.constant(faces))["output_0"].numpy(), input_shape, names, path)
 
 
-def _tflite(path, num_threads=None):
+def _check_no_threads(num_threads, path):
+    if num_threads is not None:
+        raise ValueError(
+            f"`num_threads` sets LiteRT's threads, for .tflite models and shipped models' twins; {path} runs on TensorFlow's "
+            f"(tf.config.threading). Received: num_threads={num_threads!r}"
+        )
+
+
+def _tflite(path, num_threads=None, names_for=None):
     from keras_fer.export.litert import LiteRTModel, default_threads
 
     model = LiteRTModel(path, num_threads=default_threads() if num_threads is None else num_threads)
-    names = _labels(path.parent, model.num_classes) or class_names_for(model.num_classes)
+    names = names_for(model.num_classes) if names_for else _labels(path.parent, model.num_classes) or class_names_for(model.num_classes)
     return Classifier(model.predict, model.input_shape, names, path)
 
 
