@@ -672,6 +672,11 @@ SET_CASES = [
     ("model.preset=huge", ["`--set model.preset` must be one of", "Received: 'huge'"]),
     ("model.input_shape=[32, 32]", ["`--set model.input_shape` must be a list of 3 integers (height, width, channels). Received: [32, 32]"]),
     ("model.input_shape=[32, 32, x]", ["`--set model.input_shape` must be a list of integers. Received: [32, 32, 'x']"]),
+    ("model.internal_size=[64]", ["`--set model.internal_size` must be a list of 2 integers (height, width). Received: [64]"]),
+    (
+        "model.internal_size=[64, 4]",
+        ["`--set model.internal_size` must be (height, width) the model resizes its input to, each >= 8. Received: (64, 4)"],
+    ),
     ("model.spatial_kernel_size=4", ["`--set model.spatial_kernel_size` must be a positive odd integer. Received: 4"]),
     ("model.dropout=1", ["`--set model.dropout` must lie in [0.0, 0.99]"]),
     ("model.attention=transformer", ["`--set model.attention` must be one of"]),

@@ -1,3 +1,6 @@
+import runpy
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -65,6 +68,33 @@ def test_stems_downsample_as_specified():
     assert small.get_layer("stem_relu").output.shape[1:3] == (16, 16)
     assert compact.get_layer("stem_relu").output.shape[1:3] == (8, 8)
     assert imagenet.get_layer("stem_pool").output.shape[1:3] == (8, 8)
+
+
+def test_internal_size_resizes_the_input_before_everything_else():
+    arguments = {"stem": "compact", "width": 8, "blocks_per_stage": (1, 1, 1, 1), "attention": None, "uncertainty_mixing": False, "num_classes": 3}
+    model = resnet18(input_shape=(24, 24, 1), internal_size=(32, 32), seed=0, **arguments)
+    plain = resnet18(input_shape=(32, 32, 1), seed=0, **arguments)
+    plain.set_weights(model.get_weights())
+    images = np.random.default_rng(0).integers(0, 256, (2, 24, 24, 1)).astype("float32")
+    upsampled = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (32, 32), interpolation="bilinear"))
+    assert model.input_shape == (None, 24, 24, 1) and model.get_layer("internal_resize").output.shape == (None, 32, 32, 1)
+    np.testing.assert_allclose(model.predict(images, verbose=0), plain.predict(upsampled, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="`internal_size` must be None or \\(height, width\\), integers >= 8. Received: internal_size=\\(64,\\)"):
+        resnet18(input_shape=(24, 24, 1), internal_size=(64,), **arguments)
+
+
+def test_a_model_trained_on_upsampled_faces_moves_the_upsampling_inside(tmp_path):
+    # tools/internal_size.py: how the shipped models trained at 64x64 on 48x48 faces take 48x48 faces.
+    from keras_fer.training import load_config
+
+    tool = runpy.run_path(str(Path(__file__).resolve().parents[1] / "tools" / "internal_size.py"))
+    config = load_config("synthetic", ["model.input_shape=[40, 40, 1]", "model.uncertainty_mixing=false", "model.spatial_kernel_size=3"])
+    source = from_preset("tiny", input_shape=(40, 40, 1), uncertainty_mixing=False, spatial_kernel_size=3, seed=1)
+    model = tool["with_internal_size"](config, source, 32)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 1)).astype("float32")
+    upsampled = keras.ops.convert_to_numpy(keras.ops.image.resize(faces, (40, 40), interpolation="bilinear"))
+    assert model.input_shape == (None, 32, 32, 1) and len(model.weights) == len(source.weights)
+    np.testing.assert_allclose(model.predict(faces, verbose=0), source.predict(upsampled, verbose=0), atol=1e-6)
 
 
 def test_pixel_normalization_uses_imagenet_statistics():

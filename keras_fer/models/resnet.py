@@ -27,6 +27,7 @@ def resnet18(
     dropout=0.4,
     seed=None,
     name="resnet18",
+    internal_size=None,
 ):
     """A ResNet18 for facial expressions, with CBAM and uncertainty mixing.
 
@@ -63,6 +64,11 @@ def resnet18(
         dropout: dropout rate before the features (mixing) or the classifier.
         seed: optional int seed of the mixing permutation.
         name: model name.
+        internal_size: `(height, width)` the model resizes its input to
+            (bilinear, layer `"internal_resize"`) before everything else, or
+            `None`. A model trained on 48x48 faces upsampled to 64x64 keeps
+            taking 48x48 faces: what it sees from a photo's face is then what
+            it saw in training, and the stride-2 stem keeps more of the face.
 
     Returns:
         A `keras_fer.models.FERModel`.
@@ -74,8 +80,15 @@ def resnet18(
     (None, 7)
     """
     _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout)
+    if internal_size is not None and (
+        isinstance(internal_size, (str, bytes)) or len(internal_size) != 2 or not all(is_int(side, minimum=8) for side in internal_size)
+    ):
+        raise ValueError(f"`internal_size` must be None or (height, width), integers >= 8. Received: internal_size={internal_size!r}")
     images = keras.Input(shape=tuple(input_shape), name="images")
-    x = apply_pixel_normalization(images)
+    x = images
+    if internal_size is not None:
+        x = keras.layers.Resizing(*internal_size, interpolation="bilinear", name="internal_resize")(x)
+    x = apply_pixel_normalization(x)
     x = apply_stem(x, stem, width)
     for stage, num_blocks in enumerate(blocks_per_stage):
         for block in range(num_blocks):

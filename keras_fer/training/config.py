@@ -90,6 +90,9 @@ class ModelConfig:
 
     preset: str = _field("tiny", choices=tuple(PRESETS))
     input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None, length=3)
+    internal_size: typing.Optional[typing.Tuple[int, ...]] = _field(
+        None, length=2, rule=(lambda sides: all(side >= 8 for side in sides), "(height, width) the model resizes its input to, each >= 8")
+    )
     attention: typing.Optional[str] = _field("cbam", choices=ATTENTIONS)
     spatial_kernel_size: typing.Optional[int] = _field(None, rule=(is_odd_size, "a positive odd integer"))
     uncertainty_mixing: bool = _field(True)
@@ -348,7 +351,8 @@ def _checked(value, hint, metadata, key):
     value = _coerce(value, hint, key)
     length = metadata.get("length")
     if length is not None and value is not None and len(value) != length:
-        raise ValueError(f"`{key}` must be a list of {length} integers (height, width, channels). Received: {list(value)!r}")
+        sides = "(height, width, channels)" if length == 3 else "(height, width)"
+        raise ValueError(f"`{key}` must be a list of {length} integers {sides}. Received: {list(value)!r}")
     rule = metadata.get("rule")
     if rule is not None and value is not None and not rule[0](value):
         raise ValueError(f"`{key}` must be {rule[1]}. Received: {value!r}")
