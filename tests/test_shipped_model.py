@@ -60,6 +60,19 @@ def test_distillation_stages_are_the_recipe_that_ran(recipe, resolved):
     assert ours == ran
 
 
+@pytest.mark.parametrize("student, shipped", [("fer2013/stage7.yaml", "fer2013"), ("ferplus/distil.yaml", "ferplus")])
+def test_the_gpu_students_start_from_the_shipped_models(student, shipped, monkeypatch):
+    # tools/stage8_gpu.sh fine-tunes each shipped model with these configs: their model sections must fit its file.
+    from keras_fer.training.run import build_model
+
+    monkeypatch.chdir(CARD.parents[1])
+    config = load_config(str(CARD.parent / student), [f"model.weights=keras_fer/assets/{shipped}.keras"])
+    model = build_model(config.model, 8 if shipped == "ferplus" else 7, 0)
+    reference = keras.models.load_model(shipped_model_path(shipped))
+    assert len(model.weights) == len(reference.weights) and model.input_shape == reference.input_shape
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
+
+
 @needs_ferplus
 def test_shipped_ferplus_model_reproduces_its_report_json():
     card = CARD.parent / "ferplus"
