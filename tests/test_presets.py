@@ -55,6 +55,10 @@ def test_weights_that_do_not_fit_are_errors_naming_what():
         ValueError, match=r"weights 'fer2013' do not fit resnet18_fer2013: layer 'stem_conv' holds \[\(3, 3, 1, 32\)\], the model needs"
     ):
         from_preset("fer2013", weights="fer2013", width=16)
+    with pytest.raises(
+        ValueError, match=r"the model needs \[.*\]\. The weights were trained with spatial_kernel_size=3: leave that unset, or set it so\.$"
+    ):
+        from_preset("fer2013", weights="fer2013", spatial_kernel_size=7)
 
 
 def test_copy_weights_between_same_named_layers():

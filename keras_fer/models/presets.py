@@ -163,7 +163,16 @@ def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
         raise ValueError(f"Unknown weights for preset {name!r}. Valid weights: {valid}. Received: weights={weights!r}")
     shipped = WEIGHTS[weights]
     model = resnet18(**{**PRESETS[name].arguments, **shipped.arguments, **overrides, "name": f"resnet18_{name}"})
-    copy_weights(load_model_file(shipped.path), model, f"weights {weights!r}")
+    try:
+        copy_weights(load_model_file(shipped.path), model, f"weights {weights!r}")
+    except ValueError as error:
+        changed = {
+            key: value for key, value in overrides.items() if key in shipped.arguments and key != "num_classes" and value != shipped.arguments[key]
+        }
+        if not changed:
+            raise
+        theirs = ", ".join(f"{key}={shipped.arguments[key]!r}" for key in changed)
+        raise ValueError(f"{error} The weights were trained with {theirs}: leave that unset, or set it so.") from None
     return model
 
 
