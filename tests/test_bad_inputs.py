@@ -675,7 +675,7 @@ SET_CASES = [
     ("model.internal_size=[64]", ["`--set model.internal_size` must be a list of 2 integers (height, width). Received: [64]"]),
     (
         "model.internal_size=[64, 4]",
-        ["`--set model.internal_size` must be (height, width) the model resizes its input to, each >= 8. Received: (64, 4)"],
+        ["`--set model.internal_size` must be two integers >= 8, (height, width) the model resizes its input to. Received: (64, 4)"],
     ),
     ("model.spatial_kernel_size=4", ["`--set model.spatial_kernel_size` must be a positive odd integer. Received: 4"]),
     ("model.dropout=1", ["`--set model.dropout` must lie in [0.0, 0.99]"]),

@@ -56,9 +56,11 @@ def test_weights_that_do_not_fit_are_errors_naming_what():
     ):
         from_preset("fer2013", weights="fer2013", width=16)
     with pytest.raises(
-        ValueError, match=r"the model needs \[.*\]\. The weights were trained with spatial_kernel_size=3: leave that unset, or set it so\.$"
+        ValueError, match=r"the model needs \[.*\]\. The weights were trained with spatial_kernel_size=3: leave that unset, or set so\.$"
     ):
         from_preset("fer2013", weights="fer2013", spatial_kernel_size=7)
+    with pytest.raises(ValueError, match=r"trained with width=32, uncertainty_mixing=True: leave those unset, or set so\.$"):
+        from_preset("fer2013", weights="fer2013", width=16, uncertainty_mixing=False, dropout=0.2)
 
 
 def test_copy_weights_between_same_named_layers():

@@ -1,3 +1,4 @@
+import re
 import runpy
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def test_stems_downsample_as_specified():
     assert imagenet.get_layer("stem_pool").output.shape[1:3] == (8, 8)
 
 
-def test_internal_size_resizes_the_input_before_everything_else():
+def test_internal_size_resizes_the_input_before_everything_else(tmp_path):
     arguments = {"stem": "compact", "width": 8, "blocks_per_stage": (1, 1, 1, 1), "attention": None, "uncertainty_mixing": False, "num_classes": 3}
     model = resnet18(input_shape=(24, 24, 1), internal_size=(32, 32), seed=0, **arguments)
     plain = resnet18(input_shape=(32, 32, 1), seed=0, **arguments)
@@ -79,8 +80,13 @@ def test_internal_size_resizes_the_input_before_everything_else():
     upsampled = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (32, 32), interpolation="bilinear"))
     assert model.input_shape == (None, 24, 24, 1) and model.get_layer("internal_resize").output.shape == (None, 32, 32, 1)
     np.testing.assert_allclose(model.predict(images, verbose=0), plain.predict(upsampled, verbose=0), atol=1e-6)
-    with pytest.raises(ValueError, match="`internal_size` must be None or \\(height, width\\), integers >= 8. Received: internal_size=\\(64,\\)"):
-        resnet18(input_shape=(24, 24, 1), internal_size=(64,), **arguments)
+    model.save(tmp_path / "resized.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "resized.keras").predict(images, verbose=0), model.predict(images, verbose=0))
+    for wrong in ((64,), 64, (16, 32), "64"):
+        with pytest.raises(
+            ValueError, match=f"integers no smaller than the input's \\(24, 24\\) .* Received: internal_size={re.escape(repr(wrong))}$"
+        ):
+            resnet18(input_shape=(24, 24, 1), internal_size=wrong, **arguments)
 
 
 def test_a_model_trained_on_upsampled_faces_moves_the_upsampling_inside(tmp_path):

@@ -407,3 +407,22 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing(tmp_path, capsys
     (tmp_path / "faces" / "train").mkdir(parents=True)
     assert main(["train", "fer2013", "--data", str(tmp_path / "faces"), "--output", str(tmp_path / "run")]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces"]
+
+
+def test_a_run_whose_config_predates_a_new_key_still_resumes(tmp_path):
+    import yaml
+
+    from keras_fer.training import config_to_dict
+    from keras_fer.training.run_directory import is_resumable
+
+    config = load_config("synthetic")
+    older = config_to_dict(config)
+    del older["model"]["internal_size"]  # a key keras-fer added on 2026-12-05, with a default that keeps the old meaning
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(older))
+    assert is_resumable(tmp_path, config)
+    older["model"]["width"] = 99
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(older))
+    assert not is_resumable(tmp_path, config)
+    for text in ("model: [", "model: {nokey: 1}", "[1, 2]"):
+        (tmp_path / "config.yaml").write_text(text)
+        assert not is_resumable(tmp_path, config), text

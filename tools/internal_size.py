@@ -13,6 +13,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import keras
+import numpy as np
+
 from keras_fer.models.loading import load_model_file
 from keras_fer.models.presets import WEIGHTS, copy_weights
 from keras_fer.training import load_config
@@ -30,6 +33,13 @@ def with_internal_size(config, source, input_size):
     )
     model = build_model(model_config, source.output_shape[-1], config.training.seed)
     copy_weights(source, model, f"the weights of {source.name}")
+    if len(model.weights) != len(source.weights):  # copy_weights fills the new model's layers: none of the source's may be left
+        raise ValueError(f"{config.name}'s model section builds {len(model.weights)} weights, the model file holds {len(source.weights)}")
+    faces = np.random.default_rng(0).integers(0, 256, (4, input_size, input_size, channels)).astype("float32")
+    upsampled = keras.ops.image.resize(faces, (height, width), interpolation="bilinear")
+    difference = float(np.abs(model.predict(faces, verbose=0) - source.predict(upsampled, verbose=0)).max())
+    if difference > 1e-4:
+        raise ValueError(f"the new model's predictions differ from the source's on upsampled faces by {difference:.2g}")
     return model
 
 
@@ -41,8 +51,10 @@ def main():
     parser.add_argument("--input-size", type=int, default=48, help="side of the faces the new model takes (default: 48)")
     parser.add_argument("--weights", type=Path, help="a .weights.h5 file of the same model to use instead of its own (e.g. the last epoch's)")
     arguments = parser.parse_args()
-    if arguments.out.exists():
-        parser.error(f"{arguments.out} exists; choose another path")
+    if arguments.out.exists() or arguments.out.suffix != ".keras":
+        parser.error(f"--out must be a new .keras file. Received: {arguments.out}")
+    if arguments.input_size < 8:
+        parser.error(f"--input-size must be an integer >= 8. Received: {arguments.input_size}")
     source = load_model_file(arguments.model)
     if arguments.weights:
         source.load_weights(arguments.weights)

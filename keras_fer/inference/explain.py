@@ -18,7 +18,8 @@ class Explainer:
     - Grad-CAM (Selvaraju et al., ICCV 2017) of the predicted class on the
       output of the last residual block (its last ReLU), scaled to `[0, 1]`.
 
-    At 48x48 input the last stage is 3x3, so the maps are coarse.
+    The last stage is 1/16 of the side the stem sees (3x3 for the `fer2013`
+    preset's 48x48, 4x4 with `internal_size` 64x64), so the maps are coarse.
 
     Args:
         model: a Keras model from `keras_fer.models` (a `classifier` Dense

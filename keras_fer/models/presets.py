@@ -1,6 +1,7 @@
 """Named models: architecture presets, and the trained weights that ship with keras-fer."""
 
 import dataclasses
+import inspect
 from importlib import resources
 from pathlib import Path
 
@@ -163,17 +164,41 @@ def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
         raise ValueError(f"Unknown weights for preset {name!r}. Valid weights: {valid}. Received: weights={weights!r}")
     shipped = WEIGHTS[weights]
     model = resnet18(**{**PRESETS[name].arguments, **shipped.arguments, **overrides, "name": f"resnet18_{name}"})
+    source = load_model_file(shipped.path)
     try:
-        copy_weights(load_model_file(shipped.path), model, f"weights {weights!r}")
+        copy_weights(source, model, f"weights {weights!r}")
     except ValueError as error:
-        changed = {
-            key: value for key, value in overrides.items() if key in shipped.arguments and key != "num_classes" and value != shipped.arguments[key]
-        }
+        trained = {**_defaults(resnet18), **PRESETS[name].arguments, **shipped.arguments}
+        changed = [key for key, value in overrides.items() if key in ARCHITECTURE and _normal(value) != _normal(trained.get(key))]
         if not changed:
             raise
-        theirs = ", ".join(f"{key}={shipped.arguments[key]!r}" for key in changed)
-        raise ValueError(f"{error} The weights were trained with {theirs}: leave that unset, or set it so.") from None
+        theirs = ", ".join(f"{key}={trained[key]!r}" for key in changed)
+        raise ValueError(
+            f"{error} The weights were trained with {theirs}: leave {'those' if len(changed) > 1 else 'that'} unset, or set so."
+        ) from None
     return model
+
+
+# resnet18 arguments that shape the weights (num_classes does not: another number of classes gets a new classifier).
+ARCHITECTURE = (
+    "input_shape",
+    "internal_size",
+    "attention",
+    "spatial_kernel_size",
+    "uncertainty_mixing",
+    "stem",
+    "width",
+    "blocks_per_stage",
+    "feature_dim",
+)
+
+
+def _defaults(function):
+    return {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()}
+
+
+def _normal(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def copy_weights(source, target, what="the source model"):

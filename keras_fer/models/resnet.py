@@ -69,6 +69,7 @@ def resnet18(
             `None`. A model trained on 48x48 faces upsampled to 64x64 keeps
             taking 48x48 faces: what it sees from a photo's face is then what
             it saw in training, and the stride-2 stem keeps more of the face.
+            At least the input's size: it upsamples.
 
     Returns:
         A `keras_fer.models.FERModel`.
@@ -81,13 +82,18 @@ def resnet18(
     """
     _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout)
     if internal_size is not None and (
-        isinstance(internal_size, (str, bytes)) or len(internal_size) != 2 or not all(is_int(side, minimum=8) for side in internal_size)
+        not isinstance(internal_size, (list, tuple))
+        or len(internal_size) != 2
+        or not all(is_int(side) and side >= size for side, size in zip(internal_size, input_shape[:2]))
     ):
-        raise ValueError(f"`internal_size` must be None or (height, width), integers >= 8. Received: internal_size={internal_size!r}")
+        raise ValueError(
+            f"`internal_size` must be None or (height, width), integers no smaller than the input's {tuple(input_shape[:2])} "
+            f"(it upsamples; bilinear resizing down would alias). Received: internal_size={internal_size!r}"
+        )
     images = keras.Input(shape=tuple(input_shape), name="images")
     x = images
-    if internal_size is not None:
-        x = keras.layers.Resizing(*internal_size, interpolation="bilinear", name="internal_resize")(x)
+    if internal_size is not None:  # float32 under mixed precision too: pixels, as the training faces had them
+        x = keras.layers.Resizing(*internal_size, interpolation="bilinear", dtype="float32", name="internal_resize")(x)
     x = apply_pixel_normalization(x)
     x = apply_stem(x, stem, width)
     for stage, num_blocks in enumerate(blocks_per_stage):

@@ -91,7 +91,7 @@ class ModelConfig:
     preset: str = _field("tiny", choices=tuple(PRESETS))
     input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None, length=3)
     internal_size: typing.Optional[typing.Tuple[int, ...]] = _field(
-        None, length=2, rule=(lambda sides: all(side >= 8 for side in sides), "(height, width) the model resizes its input to, each >= 8")
+        None, length=2, rule=(lambda sides: all(side >= 8 for side in sides), "two integers >= 8, (height, width) the model resizes its input to")
     )
     attention: typing.Optional[str] = _field("cbam", choices=ATTENTIONS)
     spatial_kernel_size: typing.Optional[int] = _field(None, rule=(is_odd_size, "a positive odd integer"))

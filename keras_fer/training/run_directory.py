@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.files import locked
-from keras_fer.training.config import config_to_dict
+from keras_fer.training.config import config_from_dict, config_to_dict
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -162,11 +162,20 @@ def _in_use(run_dir, owner):
 
 
 def is_resumable(path, config):
-    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings aside."""
+    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings aside.
+
+    The saved config is read through `config_from_dict`, so a run started by
+    an older keras-fer, whose `config.yaml` lacks keys added since (with
+    defaults that keep its meaning), still resumes.
+    """
     saved = Path(path) / CONFIG_FILE
     if config is None or not saved.is_file() or (Path(path) / REPORT_FILE).exists():
         return False
-    ours, theirs = config_to_dict(config), yaml.safe_load(saved.read_text())
+    try:
+        theirs = config_to_dict(config_from_dict(yaml.safe_load(saved.read_text()), source=str(saved)))
+    except (ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return False  # not a config this keras-fer reads: not the same run
+    ours = config_to_dict(config)
     for values in (ours, theirs):
         values.get("output", {}).pop("overwrite", None)
         values.get("output", {}).pop("path", None)
