@@ -118,6 +118,18 @@ def test_tflite_uses_only_builtin_ops(trained):
         assert "CONCATENATION" not in names and "REDUCE_MAX" in names
 
 
+@pytest.mark.slow
+def test_a_model_that_resizes_inside_exports_to_builtin_ops_and_agrees(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = from_preset("tiny", input_shape=(24, 24, 1), internal_size=(32, 32), seed=0)
+    path = export_tflite(model, tmp_path / "resized.tflite", "dynamic_int8")
+    names = {op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()}
+    assert "RESIZE_BILINEAR" in names and not any(name.startswith("Flex") or name == "CUSTOM" for name in names), names
+    faces = np.random.default_rng(0).integers(0, 256, (8, 24, 24, 1)).astype("uint8")
+    np.testing.assert_allclose(LiteRTModel(path).predict(faces), model.predict(faces.astype("float32"), verbose=0), atol=0.05)
+
+
 def test_variants_refuse_an_existing_file_before_writing_any(tmp_path):
     model = from_preset("tiny")
     (tmp_path / "model_float16.tflite").write_text("mine")
