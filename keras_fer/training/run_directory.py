@@ -24,6 +24,8 @@ CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
+# What Keras' BackupAndRestore writes in BACKUP_DIR, and the suffix of the previous copies double_checkpoint keeps.
+BACKUP_WEIGHTS, BACKUP_METADATA, PREVIOUS = "latest.weights.h5", "training_metadata.json", ".bkp"
 REPORT_FILE = "report.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 TRAINING_CURVES_FILE = "training_curves.png"
@@ -195,12 +197,12 @@ def delete_run_files(path):
 def completed_epochs(run_dir):
     """Epochs that `BackupAndRestore` saved in `run_dir`, 0 when none (as `repair_backup` will leave it)."""
     backup = Path(run_dir) / BACKUP_DIR
-    metadata = backup / "training_metadata.json"
+    metadata = backup / BACKUP_METADATA
     if not metadata.is_file():
         return 0
     epoch = _saved_epoch(metadata)
-    if epoch is None and (backup / "latest.weights.h5.bkp").is_file():
-        epoch = _saved_epoch(backup / "training_metadata.json.bkp")
+    if epoch is None and (backup / (BACKUP_WEIGHTS + PREVIOUS)).is_file():
+        epoch = _saved_epoch(backup / (BACKUP_METADATA + PREVIOUS))
     return epoch or 0
 
 
@@ -214,12 +216,12 @@ def repair_backup(run_dir):
     Without them the backup is removed and the run starts over.
     """
     backup = Path(run_dir) / BACKUP_DIR
-    metadata = backup / "training_metadata.json"
+    metadata = backup / BACKUP_METADATA
     if not metadata.is_file() or _saved_epoch(metadata) is not None:
         return
-    previous_weights, previous = backup / "latest.weights.h5.bkp", backup / "training_metadata.json.bkp"
+    previous_weights, previous = backup / (BACKUP_WEIGHTS + PREVIOUS), backup / (BACKUP_METADATA + PREVIOUS)
     if previous_weights.is_file() and _saved_epoch(previous) is not None:
-        shutil.copyfile(previous_weights, backup / "latest.weights.h5")
+        shutil.copyfile(previous_weights, backup / BACKUP_WEIGHTS)
         shutil.copyfile(previous, metadata)
     else:
         shutil.rmtree(backup)
