@@ -77,11 +77,10 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
         time_photos(arguments.model, arguments.threads, arguments.repeats)
         return
-    model = from_preset("fer2013", seed=0) if not arguments.model else None
-    if arguments.model in WEIGHTS:
-        model = keras.models.load_model(WEIGHTS[arguments.model].path)
-    elif arguments.model:
-        model = keras.models.load_model(arguments.model)
+    if arguments.model:
+        model = keras.models.load_model(WEIGHTS[arguments.model].path if arguments.model in WEIGHTS else arguments.model)
+    else:
+        model = from_preset("fer2013", seed=0)
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
     if arguments.compare:

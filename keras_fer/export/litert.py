@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.export.quantization import requantization_problems
+from keras_fer.validation import is_int
 
 MAX_THREADS = 4  # LiteRT threads keras-fer takes by default: more do not pay on models this small
 
@@ -14,6 +15,13 @@ def default_threads():
     """The LiteRT threads keras-fer's detectors and classifiers use unless told: the cores this process may run on, at most `MAX_THREADS`."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return min(cores or 1, MAX_THREADS)
+
+
+def resolve_threads(num_threads):
+    """`num_threads` checked (`None` or a positive integer, else a one-line `ValueError`), `None` as `default_threads()`."""
+    if num_threads is not None and not is_int(num_threads, minimum=1):
+        raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
+    return default_threads() if num_threads is None else num_threads
 
 
 class LiteRTModel:

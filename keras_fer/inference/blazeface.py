@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fer.export.litert import MAX_THREADS, default_threads  # noqa: F401  MAX_THREADS was defined here
+from keras_fer.export.litert import MAX_THREADS, resolve_threads  # noqa: F401  MAX_THREADS was defined here
 from keras_fer.inference.faces import Detection, check_min_score, iou
-from keras_fer.validation import is_int, is_number
+from keras_fer.validation import is_number
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ class BlazeFaceDetector:
         self.min_size = min_size
         from ai_edge_litert.interpreter import Interpreter
 
-        if num_threads is not None and not is_int(num_threads, minimum=1):
-            raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
-        self.num_threads = default_threads() if num_threads is None else num_threads
+        self.num_threads = resolve_threads(num_threads)
         self.interpreter = Interpreter(model_path=str(self.model.path), num_threads=self.num_threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]

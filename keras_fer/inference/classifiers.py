@@ -6,7 +6,6 @@ import numpy as np
 
 from keras_fer.data.classes import class_names_for
 from keras_fer.models.presets import WEIGHTS
-from keras_fer.validation import is_int
 
 # The shipped model Recognizer() and `keras-fer predict` use unless told otherwise.
 # README, "Which model by default": the one that agreed most with FER+'s ten-annotator labels and kept most predictions under perturbations.
@@ -86,8 +85,9 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
     inside) the model, else from the number of outputs (7 or 8 canonical
     expressions).
     """
-    if num_threads is not None and not is_int(num_threads, minimum=1):
-        raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
+    from keras_fer.export.litert import resolve_threads
+
+    threads = resolve_threads(num_threads)  # checked now; passed on only where LiteRT runs the model
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"`runtime` must be one of {list(RUNTIMES)} or None. Received: runtime={runtime!r}")
     model = DEFAULT_MODEL if model is None else model
@@ -96,7 +96,7 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
         if runtime == "keras":
             _check_no_threads(num_threads, weights.path)
             return _keras(weights.path)
-        twin = _tflite(weights.twin, num_threads, class_names_for)  # the 7 or 8 canonical names, whatever lies beside it
+        twin = _tflite(weights.twin, threads, class_names_for)  # the 7 or 8 canonical names, whatever lies beside it
         twin.keras_path = weights.path
         return twin
     path = Path(model)
@@ -108,7 +108,7 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
             f"a file runs as its type says, so leave it out. Received: runtime={runtime!r}"
         )
     if path.suffix == ".tflite":
-        return _tflite(path, num_threads)
+        return _tflite(path, threads)
     if path.is_dir() or path.suffix == ".keras":
         _check_no_threads(num_threads, path)
         return _saved_model(path) if path.is_dir() else _keras(path)
@@ -150,10 +150,10 @@ def _check_no_threads(num_threads, path):
         )
 
 
-def _tflite(path, num_threads=None, names_for=None):
-    from keras_fer.export.litert import LiteRTModel, default_threads
+def _tflite(path, num_threads, names_for=None):
+    from keras_fer.export.litert import LiteRTModel
 
-    model = LiteRTModel(path, num_threads=default_threads() if num_threads is None else num_threads)
+    model = LiteRTModel(path, num_threads=num_threads)
     names = names_for(model.num_classes) if names_for else _labels(path.parent, model.num_classes) or class_names_for(model.num_classes)
     return Classifier(model.predict, model.input_shape, names, path)
 
