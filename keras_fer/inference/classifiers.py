@@ -84,6 +84,14 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
     Class names come from a `labels.txt` next to (or, for a SavedModel,
     inside) the model, else from the number of outputs (7 or 8 canonical
     expressions).
+
+    Example:
+
+    >>> twin = load_classifier("ferplus", num_threads=1)
+    >>> twin.path.name, twin.keras_path.name, twin.class_names[-1]
+    ('ferplus_dynamic_int8.tflite', 'ferplus.keras', 'contempt')
+    >>> load_classifier("ferplus", runtime="keras").path.name
+    'ferplus.keras'
     """
     from keras_fer.export.litert import resolve_threads
 
