@@ -14,6 +14,19 @@ def check_tensorflow_backend(what):
         raise ValueError(f"{what} needs the TensorFlow backend. Received: KERAS_BACKEND={keras.backend.backend()!r}")
 
 
+def check_backend(backend):
+    """Raises a `ValueError` unless Keras runs on `backend` (`training.backend`; `None` accepts any).
+
+    Keras takes its backend once, when first imported, so a process cannot
+    switch: `keras-fer train` starts itself again with `KERAS_BACKEND` set.
+    """
+    if backend is not None and backend != keras.backend.backend():
+        raise ValueError(
+            f"training.backend is {backend!r}, but Keras runs on {keras.backend.backend()!r} in this process: set "
+            f"KERAS_BACKEND={backend} before Python starts (keras-fer train does so itself), or leave training.backend unset."
+        )
+
+
 def default_jit_compile():
     """Whether `fit` compiles the train step with XLA when the config leaves it open (`jit_compile: null`).
 

@@ -2,14 +2,20 @@
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
+import yaml
 
+from keras_fer.cli import main
 from keras_fer.data import FERDataset
 from keras_fer.data.dataset import _Batches
-from keras_fer.training import load_config
+from keras_fer.export import LiteRTModel
+from keras_fer.training import load_config, train
 from keras_fer.training.splits import load_splits
 from tests.testing import SMALL, WITHOUT_TENSORFLOW, run_on_jax
 
@@ -115,3 +121,54 @@ def test_xla_by_default_on_jax_and_on_tensorflow_gpus_only(backend, compiled, mo
 
     monkeypatch.setattr(keras.backend, "backend", lambda: backend)
     assert default_jit_compile() is compiled  # this machine has no GPU
+
+
+@pytest.mark.slow
+def test_train_backend_starts_the_command_again_on_jax_and_tensorflow_exports_its_model(tmp_path):
+    flags = [argument for setting in [*SMALL, "training.epochs=1", "training.jit_compile=true"] for argument in ("--set", setting)]
+    environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "-m", "keras_fer.cli", "train", "--backend", "jax", "--output", "run", *flags]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Keras runs on tensorflow here; training.backend is jax: starting keras-fer train again with KERAS_BACKEND=jax" in result.stdout
+    run = tmp_path / "run"
+    report = json.loads((run / "report.json").read_text())
+    assert report["keras_backend"] == "jax"
+    assert yaml.safe_load((run / "config.yaml").read_text())["training"]["backend"] == "jax"  # the same command resumes it
+
+    # Here, on TensorFlow: the model reproduces the report, and exports.
+    model = keras.models.load_model(run / "model.keras")
+    _, validation = load_splits(**dataclasses.asdict(load_config("synthetic", SMALL).data), image_size=model.input_shape[1:3], seed=0)
+    probabilities = model.predict(validation.images, verbose=0)
+    assert report["accuracy"] == pytest.approx(np.mean(probabilities.argmax(axis=1) == validation.labels), abs=5e-5)
+    assert main(["export", str(run / "model.keras"), "--out", str(tmp_path / "model.tflite")]) == 0
+    np.testing.assert_allclose(LiteRTModel(tmp_path / "model.tflite").predict(validation.images), probabilities, atol=1e-4)
+
+
+def test_a_caller_of_main_gets_the_return_code_of_the_command_started_again(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.chdir(tmp_path)
+    # The weights are checked after the switch: the command started again on JAX fails, before training.
+    assert main(["train", "--backend", "jax", "--set", "model.weights=gone.keras", "--output", "run"]) == 2
+    out, err = capfd.readouterr()
+    assert "starting keras-fer train again with KERAS_BACKEND=jax" in out
+    assert err.strip() == "keras-fer train: error: model.weights: gone.keras does not exist" and not (tmp_path / "run").exists()
+
+
+def test_a_backend_that_is_not_installed_or_not_taken_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "torch" else find_spec(name, *rest))
+    assert main(["train", "--backend", "torch", "--output", "run"]) == 2
+    expected = "training.backend: 'torch' is not installed here (Keras runs on 'tensorflow'): pip install torch, or leave it unset."
+    assert capsys.readouterr().err == f"keras-fer train: error: {expected}\n"
+    monkeypatch.setenv("KERAS_FER_BACKEND_SWITCHED", "jax")  # started again with KERAS_BACKEND=jax, and still on TensorFlow
+    assert main(["train", "--set", "training.backend=jax", "--output", "run"]) == 2
+    assert "training.backend: 'jax' was asked for, but Keras started on 'tensorflow' with KERAS_BACKEND=jax" in capsys.readouterr().err
+    assert main(["train", "--set", "training.backend=theano"]) == 2
+    assert "`--set training.backend` must be one of" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="training.backend is 'jax', but Keras runs on 'tensorflow' in this process: set KERAS_BACKEND=jax"):
+        train(load_config("synthetic", ["training.backend=jax", f"output.path={tmp_path / 'api'}"]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

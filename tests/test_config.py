@@ -58,7 +58,7 @@ def test_integers_are_accepted_for_floats():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("training.epoch=3", r"unknown key\(s\) \['epoch'\]. Valid keys: \['augmentation', 'batch_size', "),
+        ("training.epoch=3", r"unknown key\(s\) \['epoch'\]. Valid keys: \['augmentation', 'backend', 'batch_size', "),
         ("trainin.epochs=3", r"unknown key\(s\) \['trainin'\]. Valid keys: \['data', 'distillation', 'loss', 'model'"),
         ("training.epochs=three", r"`.*training.epochs` must be int. Received: 'three' \(str\)"),
         ("training.epochs=2.5", r"`.*training.epochs` must be int. Received: 2.5"),

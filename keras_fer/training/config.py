@@ -39,6 +39,7 @@ from keras_fer.validation import is_int, is_number, is_odd_size
 
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("auto", "mirrored", "multi_worker", "none")
+BACKENDS = (None, "tensorflow", "jax", "torch")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
 
 
@@ -144,6 +145,7 @@ class TrainingConfig:
     mixed_precision: typing.Optional[str] = _field(None, choices=MIXED_PRECISION)
     distribute: str = _field("auto", choices=DISTRIBUTE)
     seed: int = _field(0, minimum=0)
+    backend: typing.Optional[str] = _field(None, choices=BACKENDS)
 
 
 @dataclasses.dataclass

@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from keras_fer.files import atomic_path, atomic_write
@@ -52,6 +53,7 @@ def write_report(model, dataset, output_dir, data=None, model_path=None, history
         test_time_shift=shift,
         seconds=round(time.perf_counter() - start, 1),
         keras_fer_version=__version__,
+        keras_backend=keras.backend.backend(),
     )
     plot_confusion_matrix(np.array(report["confusion_matrix"]), dataset.class_names, output_dir / CONFUSION_MATRIX_FILE)
     if history_path is not None and Path(history_path).is_file():

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_fer.backend import check_tensorflow_backend
+from keras_fer.backend import check_backend, check_tensorflow_backend
 from keras_fer.data.label_noise import flipped_examples
 from keras_fer.files import atomic_write, remove_temporaries
 from keras_fer.models import WEIGHTS, from_preset
@@ -74,6 +74,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     Returns:
         `(run_dir, report)`: the run directory and the report dict.
     """
+    check_backend(config.training.backend)
     check_initial_weights(config.model.weights)
     check_teachers(config.distillation.teachers)
     if config.distillation.teachers and targets is not None:
@@ -420,7 +421,7 @@ def _precision(policy):
 def _fit_arguments(settings, strategy):
     """`fit` keyword arguments; XLA is off for replicas on CPUs, which it cannot place."""
     arguments = dataclasses.asdict(settings)
-    for key in ("mixed_precision", "distribute"):
+    for key in ("mixed_precision", "distribute", "backend"):
         arguments.pop(key)
     if strategy.num_replicas_in_sync > 1 and keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # only TensorFlow's strategies have replicas
