@@ -15,7 +15,9 @@ detection, alignment and classification, ms per photo and where they go,
 for the Keras model, the shipped TFLite twin that `Recognizer` runs by
 default (when `--model` is a shipped name or absent) and each TFLite
 variant, with BlazeFace and Haar, on `--threads` threads (TensorFlow's and
-LiteRT's); then `predict_faces` on 64 crops at once (faces/s).
+LiteRT's); then `predict_faces` on 64 crops at once (faces/s); then, when
+the `fer` package is installed, its `detect_emotions` and ours in turns
+(`--rounds`), with the ratios.
 
     python benchmarks/inference.py --photos --threads 1
 
@@ -69,13 +71,13 @@ def main():
     parser.add_argument("--model", help=".keras file (default: the fer2013 preset; with --photos a shipped name too, default ferplus)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--compare", help="a second .keras file: time both int8 exports in turns")
-    parser.add_argument("--rounds", type=int, default=15, help="rounds of --compare")
+    parser.add_argument("--rounds", type=int, help="rounds of --compare (default 15) and of --photos' comparison with fer (default 150)")
     parser.add_argument("--photos", action="store_true", help="time Recognizer.analyze on photos instead")
     parser.add_argument("--threads", type=int, default=1, help="threads of --photos")
     arguments = parser.parse_args()
     if arguments.photos:
         tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
-        time_photos(arguments.model, arguments.threads, arguments.repeats)
+        time_photos(arguments.model, arguments.threads, arguments.repeats, arguments.rounds or 150)
         return
     if arguments.model:
         model = keras.models.load_model(WEIGHTS[arguments.model].path if arguments.model in WEIGHTS else arguments.model)
@@ -84,7 +86,7 @@ def main():
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
     if arguments.compare:
-        compare_int8(model, keras.models.load_model(arguments.compare), faces, arguments.rounds, arguments.repeats)
+        compare_int8(model, keras.models.load_model(arguments.compare), faces, arguments.rounds or 15, arguments.repeats)
         return
     one, batch = faces[:1], faces[:64]
     with tempfile.TemporaryDirectory() as folder:
@@ -107,7 +109,7 @@ def main():
             print(f"| {name} | {latency * 1e3:.2f} | {throughput:.0f} | {size_mb(path):.2f} |", flush=True)
 
 
-def time_photos(model_path, threads, repeats):
+def time_photos(model_path, threads, repeats, rounds):
     """Prints ms per photo of `Recognizer.analyze`, split into its steps, and batched faces/s."""
     import cv2
     from matplotlib import cbook
@@ -156,11 +158,20 @@ def time_photos(model_path, threads, repeats):
             crops = crops if crops is not None else [recognizer.face_crop(photos["640x480"], recognizer.detect(photos["640x480"])[0])] * 64
             seconds = median_seconds(lambda r=recognizer, c=crops: r.predict_faces(c), max(repeats // 10, 3))
             print(f"{name}: predict_faces of 64 crops {64 / seconds:.0f} faces/s", flush=True)
-    time_fer(photos, repeats)
+    twin = classifiers.get("shipped twin (default)", keras_model)
+    ours = {
+        f"keras-fer: Recognizer({'' if shipped else 'MODEL'}).analyze (BlazeFace)": Recognizer(twin, detector=detectors["blazeface"]),
+        "keras-fer: the same, Haar with fer's settings": Recognizer(twin, detector=detectors["haar, fer's settings"]),
+    }
+    time_fer(photos, ours, rounds)
 
 
-def time_fer(photos, repeats):
-    """The `fer` package's one-call API on the same photos, when it is installed (`pip install --no-deps fer`)."""
+def time_fer(photos, ours, rounds):
+    """`fer`'s one-call API against `ours` ({name: Recognizer}) on the same photos, when `fer` is installed (`pip install --no-deps fer`).
+
+    The calls run in turns, `rounds` times, so drift of the machine's speed
+    falls on all alike; prints each one's median ms and its ratio to `fer`'s.
+    """
     import sys
     import types
 
@@ -175,12 +186,24 @@ def time_fer(photos, repeats):
     except ImportError as error:
         print(f"fer not compared: {error} (pip install --no-deps fer)")
         return
-    for name, detector in (("fer, keras", FER()), ("fer, tflite", FER(use_tflite=True))):
-        for size, photo in photos.items():
-            bgr = np.ascontiguousarray(photo[..., ::-1])
-            assert len(detector.detect_emotions(bgr)) == 1, (name, size)
-            total = median_seconds(lambda d=detector, b=bgr: d.detect_emotions(b), repeats)
-            print(f"| {name} | haar (min 50 px) | {size} | {total * 1e3:.2f} | | |", flush=True)
+    baseline = "fer: FER().detect_emotions (Haar, min 50 px)"
+    fers = {baseline: FER(), "fer: FER(use_tflite=True).detect_emotions": FER(use_tflite=True)}
+    print(f"\nAgainst fer, in turns ({rounds} rounds), median ms per call and the ratio to `{baseline}`")
+    print("| call | photo | ms | ratio |\n|---|---|---:|---:|")
+    for size, photo in photos.items():
+        bgr = np.ascontiguousarray(photo[..., ::-1])  # fer takes OpenCV's BGR
+        calls = {name: (lambda d=detector, b=bgr: d.detect_emotions(b)) for name, detector in fers.items()}
+        calls |= {name: (lambda r=recognizer, p=photo: r.analyze(p)) for name, recognizer in ours.items()}
+        assert all(len(call()) == 1 for call in calls.values()), size
+        times = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+        medians = {name: float(np.median(seconds)) for name, seconds in times.items()}
+        for name, seconds in medians.items():
+            print(f"| {name} | {size} | {seconds * 1e3:.2f} | {seconds / medians[baseline]:.3f}x |", flush=True)
 
 
 def compare_int8(model, other, faces, rounds, repeats):
