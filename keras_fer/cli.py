@@ -221,6 +221,12 @@ def _add_predict(subcommands):
     )
     predict.add_argument("--every", type=_positive_int, help="classify every Nth video frame (default: 10; 1 with --camera)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
+    predict.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads of detection and classification: LiteRT's (BlazeFace, twins, .tflite), OpenCV's (Haar) and "
+        "TensorFlow's (.keras, SavedModel) (default: LiteRT the machine's cores up to 4, the others their own defaults)",
+    )
     predict.add_argument("--flip", action="store_true", help="average with the mirrored face (test-time augmentation, twice the compute)")
     predict.add_argument(
         "--shift",
@@ -527,7 +533,8 @@ def _check_predict_sources(arguments):
 
 def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
-    from keras_fer.inference import Recognizer, load_classifier
+    from keras_fer.inference import Recognizer
+    from keras_fer.inference.classifiers import runs_on_litert
     from keras_fer.inference.explain import GRAD_CAM
     from keras_fer.inference.predict_command import Progress, format_table, predict_camera, predict_files, printable, write_csv, write_json
     from keras_fer.models import WEIGHTS
@@ -540,8 +547,19 @@ def _predict(arguments):
     # With --explain a shipped model runs as its .keras file, so that the table, JSON and overlays give one label per face.
     shipped = arguments.model is None or arguments.model in WEIGHTS
     runtime = "keras" if arguments.explain and shipped and arguments.runtime is None else arguments.runtime
+    on_litert = runs_on_litert(arguments.model, runtime)
+    litert = on_litert or arguments.detector.startswith("blazeface")
+    if arguments.threads is not None:
+        if not on_litert:
+            _set_threads(arguments.threads)  # TensorFlow's, for .keras and SavedModel models
+        if arguments.detector == "haar":
+            import cv2
+
+            cv2.setNumThreads(arguments.threads)
     recognizer = Recognizer(
-        load_classifier(arguments.model, runtime),
+        model=arguments.model,
+        runtime=runtime,
+        num_threads=arguments.threads if litert else None,
         detector=arguments.detector,
         min_score=arguments.min_score,
         align=not arguments.no_align,

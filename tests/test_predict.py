@@ -273,3 +273,24 @@ def test_impossible_outputs_fail_before_any_work(model_file, media, tmp_path, ca
     error = capsys.readouterr().err.strip()
     assert error.startswith("keras-fer predict: error:") and message.format(tmp=tmp_path) in error and "\n" not in error
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_threads_flag_sets_litert_threads_and_keeps_the_answers(media, tmp_path, monkeypatch):
+    from keras_fer.export import litert
+
+    made = []
+    original = litert.LiteRTModel.__init__
+
+    def recording(self, path, num_threads=1):
+        made.append(num_threads)
+        original(self, path, num_threads)
+
+    monkeypatch.setattr(litert.LiteRTModel, "__init__", recording)
+    opencv = []
+    monkeypatch.setattr(cv2, "setNumThreads", opencv.append)  # and this process's OpenCV keeps its threads
+    for threads in ("1", "2"):
+        assert main(["predict", str(media / "a.jpg"), "--threads", threads, "--detector", "haar", "--json", str(tmp_path / f"{threads}.json")]) == 0
+    assert made == [1, 2] and opencv == [1, 2]  # the shipped twin's LiteRT threads and Haar's OpenCV threads
+    one, two = (json.loads((tmp_path / f"{threads}.json").read_text()) for threads in ("1", "2"))
+    assert [face["label"] for face in one[0]["faces"]] == [face["label"] for face in two[0]["faces"]] and len(one[0]["faces"]) == 1
+    np.testing.assert_allclose(list(one[0]["faces"][0]["scores"].values()), list(two[0]["faces"][0]["scores"].values()), atol=1e-6)

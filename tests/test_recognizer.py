@@ -273,3 +273,17 @@ def test_basic_classes_drop_contempt_and_renormalise():
         Recognizer(BRIGHTNESS, detector=BoxDetector([]), basic_classes=True)
     with pytest.raises(ValueError, match="`basic_classes` must be True, False or None. Received: basic_classes='yes'"):
         Recognizer(eight, detector=BoxDetector([]), basic_classes="yes")
+
+
+def test_num_threads_reaches_what_runs_on_litert_and_is_refused_where_nothing_does(model_file):
+    both = Recognizer(num_threads=1)
+    assert both.detector.num_threads == 1 and both.classifier.predict.__self__.num_threads == 1
+    assert Recognizer(model="fer2013", num_threads=2, detector="haar").classifier.predict.__self__.num_threads == 2
+    keras_classifier = Recognizer(model="fer2013", runtime="keras", num_threads=1)  # BlazeFace's threads; TensorFlow keeps its own
+    assert keras_classifier.detector.num_threads == 1 and keras_classifier.classifier.path == WEIGHTS["fer2013"].path
+    assert Recognizer.from_file(model_file, detector="blazeface-full", num_threads=2).detector.num_threads == 2
+    for arguments in ({"model": "fer2013", "runtime": "keras", "detector": "haar"}, {"model": model_file, "detector": BoxDetector([])}):
+        with pytest.raises(ValueError, match=r"`num_threads` sets LiteRT's threads .* here it loads neither .* Received: num_threads=1$"):
+            Recognizer(num_threads=1, **arguments)
+    with pytest.raises(ValueError, match="`num_threads` must be None or a positive integer. Received: num_threads=0"):
+        Recognizer(num_threads=0)

@@ -123,6 +123,14 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
     raise ValueError(f"{path} is not a model keras-fer can read: expected .keras, .tflite or a SavedModel folder.")
 
 
+def runs_on_litert(model: str | Path | None = None, runtime: str | None = None) -> bool:
+    """Whether `load_classifier(model, runtime)` runs the model with LiteRT (a twin or a `.tflite` file), so `num_threads` applies."""
+    model = DEFAULT_MODEL if model is None else model
+    if isinstance(model, str) and model in WEIGHTS:
+        return runtime != "keras"
+    return isinstance(model, (str, Path)) and Path(model).suffix == ".tflite"
+
+
 def _keras(path):
     from keras_fer.models.loading import load_model_file
 

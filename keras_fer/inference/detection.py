@@ -9,7 +9,7 @@ DEFAULT_DETECTOR = "blazeface"
 MIN_FACE_SIZE = 32  # pixels: the smallest face "blazeface" looks for with tiles
 
 
-def make_detector(detector: str | object | None = None, min_score: float | None = None) -> object:
+def make_detector(detector: str | object | None = None, min_score: float | None = None, num_threads: int | None = None) -> object:
     """A face detector from its name (`DETECTORS`), or `detector` itself when it is an object with `detect`.
 
     Args:
@@ -21,6 +21,9 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
         min_score: smallest detection score kept, in `[0, 1]`, for BlazeFace;
             `None` for the detector's own threshold (0.7 for `"blazeface"`,
             0.6 for `"blazeface-full"`).
+        num_threads: LiteRT threads of a BlazeFace detector made here
+            (`None`: the machine's cores, at most 4). Haar runs on OpenCV's
+            threads (`cv2.setNumThreads`), a detector object on its own.
 
     Example:
 
@@ -42,8 +45,8 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
     from keras_fer.inference.blazeface import BlazeFaceDetector
 
     if detector == "blazeface-full":
-        return BlazeFaceDetector("full", min_score=min_score)
-    return BlazeFaceDetector("short", min_score=min_score, min_size=MIN_FACE_SIZE)
+        return BlazeFaceDetector("full", min_score=min_score, num_threads=num_threads)
+    return BlazeFaceDetector("short", min_score=min_score, min_size=MIN_FACE_SIZE, num_threads=num_threads)
 
 
 def detected_faces(detector, image: np.ndarray, min_score: float | None = None) -> list[Detection]:

@@ -10,7 +10,7 @@ from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
-from keras_fer.inference.classifiers import Classifier, load_classifier
+from keras_fer.inference.classifiers import Classifier, load_classifier, runs_on_litert
 from keras_fer.inference.detection import detected_faces, make_detector, ordered_faces
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.faces import Detection
@@ -64,6 +64,11 @@ class Recognizer:
             int8-weight TFLite twin, about 12x faster on one face and the
             same top class on 99.3-99.65% of validation faces; `"keras"`
             the `.keras` model itself (`load_classifier`).
+        num_threads: LiteRT threads of what runs on LiteRT here: the
+            BlazeFace detector and the twin or `.tflite` model that
+            `Recognizer` loads; `None` for the machine's cores, at most 4.
+            A `.keras` model runs on TensorFlow's threads
+            (`tf.config.threading`), Haar on OpenCV's (`cv2.setNumThreads`).
         basic_classes: report the 7 basic expressions
             (`keras_fer.data.EXPRESSIONS`) for a model with more classes (the
             8 with contempt): the others are dropped and the scores
@@ -94,6 +99,7 @@ class Recognizer:
         min_score: float | None = None,
         align: bool = True,
         runtime: str | None = None,
+        num_threads: int | None = None,
     ) -> None:
         if not is_number(margin, 0, 1):
             raise ValueError(f"`margin` must be a number in [0, 1] (a fraction of the face box). Received: margin={margin!r}")
@@ -102,13 +108,20 @@ class Recognizer:
         for name, value in (("flip", flip), ("align", align)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        self.detector = make_detector(detector, min_score)
+        litert_classifier = classifier is None and runs_on_litert(model, runtime)
+        if num_threads is not None and not litert_classifier and not _is_blazeface_name(detector):
+            raise ValueError(
+                "`num_threads` sets LiteRT's threads of the BlazeFace detector and of the twin or .tflite model that Recognizer "
+                "loads; here it loads neither (a classifier or detector you pass keeps its own threads, TensorFlow and OpenCV "
+                f"theirs). Received: num_threads={num_threads!r}"
+            )
+        self.detector = make_detector(detector, min_score, num_threads if _is_blazeface_name(detector) else None)
         self.min_score = min_score
         self.align = bool(align)
         if classifier is not None and (model is not None or runtime is not None):
             given = " and ".join(f"{name}={value!r}" for name, value in (("model", model), ("runtime", runtime)) if value is not None)
             raise ValueError(f"Pass `classifier` or `model` (with `runtime`), not both. Received: {given} and a classifier")
-        self.classifier = classifier or load_classifier(model, runtime)
+        self.classifier = classifier or load_classifier(model, runtime, num_threads if litert_classifier else None)
         if basic_classes is not None and not isinstance(basic_classes, (bool, np.bool_)):
             raise ValueError(f"`basic_classes` must be True, False or None. Received: basic_classes={basic_classes!r}")
         names = self.classifier.class_names
@@ -127,7 +140,7 @@ class Recognizer:
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> "Recognizer":
         """A `Recognizer` for a `.keras` file, SavedModel folder or `.tflite` file (other keyword arguments as `Recognizer`'s)."""
-        return cls(load_classifier(path, kwargs.pop("runtime", None)), **kwargs)
+        return cls(model=path, **kwargs)
 
     @property
     def class_names(self) -> tuple:
@@ -290,6 +303,11 @@ class Recognizer:
         picture = Image.fromarray(checked_pixels(face, "A face crop"))
         picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
         return np.asarray(picture, "uint8").reshape(height, width, channels)
+
+
+def _is_blazeface_name(detector):
+    """Whether `make_detector(detector)` makes a BlazeFace detector (the default, or one named)."""
+    return detector is None or isinstance(detector, str) and detector.startswith("blazeface")
 
 
 def read_rgb(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
