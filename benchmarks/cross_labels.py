@@ -8,6 +8,12 @@ generalises to cleaner labels. A 7-class model is scored on the FER+ faces
 whose majority is one of the 7 basic expressions; an 8-class model is
 reported over the 7 on FER2013 (contempt dropped, scores renormalised).
 
+Then each model after the first is compared with the first on the same
+faces, for each label set both are scored on: faces right only for it and
+only for the first, the difference in points and its standard error as a
+paired comparison (z: the difference in standard errors; above 2, seed or
+sampling luck is an unlikely reason for it).
+
     python benchmarks/cross_labels.py --models fer2013 ferplus
 """
 
@@ -37,17 +43,45 @@ def main():
     print("| model | classes | FER2013 labels: accuracy | balanced | FER+ labels, 7 basic: accuracy | balanced | FER+, 8: accuracy | balanced |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     basic_faces = ferplus.labels < len(EXPRESSIONS)
+    right = {}  # model -> {label set: whether each face was right}
     for name in arguments.models:
         classifier = load_classifier(name, "keras" if name in WEIGHTS else None)  # the .keras model, as the cards quote it
-        first = classification_report(fer2013.labels, basic(classifier, fer2013.images), EXPRESSIONS)
-        second = classification_report(ferplus.labels[basic_faces], basic(classifier, ferplus.images[basic_faces]), EXPRESSIONS)
-        row = f"| {name} | {len(classifier.class_names)} | {first['accuracy']:.2%} | {first['balanced_accuracy']:.2%} "
-        row += f"| {second['accuracy']:.2%} | {second['balanced_accuracy']:.2%} "
-        if len(classifier.class_names) == len(EXPRESSIONS):
-            print(row + "| - | - |")
-            continue
-        third = classification_report(ferplus.labels, predicted(classifier, ferplus.images), classifier.class_names)
-        print(row + f"| {third['accuracy']:.2%} | {third['balanced_accuracy']:.2%} |")
+        scored = {"FER2013": (fer2013.labels, basic(classifier, fer2013.images), EXPRESSIONS)}
+        scored["FER+ 7 basic"] = (ferplus.labels[basic_faces], basic(classifier, ferplus.images[basic_faces]), EXPRESSIONS)
+        if len(classifier.class_names) > len(EXPRESSIONS):
+            scored["FER+ 8"] = (ferplus.labels, predicted(classifier, ferplus.images), classifier.class_names)
+        row = f"| {name} | {len(classifier.class_names)} "
+        for labels, scores, names in scored.values():
+            report = classification_report(labels, scores, names)
+            row += f"| {report['accuracy']:.2%} | {report['balanced_accuracy']:.2%} "
+        print(row + ("| - | - |" if len(scored) == 2 else "|"))
+        right[name] = {labels: scores.argmax(axis=1) == truth for labels, (truth, scores, _) in scored.items()}
+    if len(right) > 1:
+        print_paired(right, arguments.models[0])
+
+
+def print_paired(right, baseline):
+    """Each model against `baseline` on the same faces: a paired comparison of their accuracies per label set."""
+    print(f"\nPaired with {baseline} on the same faces")
+    print("| model | labels | faces | right only for it | only for the first | difference (points) | standard error | z |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, sets in right.items():
+        for labels, correct in sets.items():
+            if name == baseline or labels not in right[baseline]:
+                continue
+            difference, error, only_it, only_first = paired_difference(correct, right[baseline][labels])
+            row = f"| {name} | {labels} | {len(correct)} | {only_it} | {only_first} | {difference * 100:+.2f} | {error * 100:.2f} "
+            print(row + f"| {difference / error if error else 0.0:+.2f} |")
+
+
+def paired_difference(correct, baseline):
+    """Accuracy of `correct` minus `baseline` (per-face booleans of two models), its standard error, and the discordant counts."""
+    correct, baseline = np.asarray(correct, bool), np.asarray(baseline, bool)
+    count = len(correct)
+    only_it, only_first = int(np.sum(correct & ~baseline)), int(np.sum(baseline & ~correct))
+    difference = (only_it - only_first) / count
+    error = np.sqrt(max(only_it + only_first - (only_it - only_first) ** 2 / count, 0.0)) / count
+    return difference, float(error), only_it, only_first
 
 
 def predicted(classifier, images, batch_size=256):
