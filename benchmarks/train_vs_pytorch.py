@@ -10,11 +10,18 @@ turns (`--rounds` rounds of `--steps` timed batches each, the first batch
 of each turn not counted), on random 48x48x1 pixels, batch 64; the ratio is
 keras-fer's median img/s over the twin's, from the same process.
 
+`--mixed-precision mixed_bfloat16` trains both in bfloat16 with float32
+weights: keras-fer under that Keras dtype policy, the twin's forward pass
+and loss under `torch.autocast("cpu", torch.bfloat16)`. On CPUs with
+AVX512-BF16 or AMX (`lscpu` flags) oneDNN computes it natively; elsewhere
+it is emulated, and slower.
+
     pip install -e ".[bench]"
-    python benchmarks/train_vs_pytorch.py [--variants full plain] [--backends tensorflow jax torch]
+    python benchmarks/train_vs_pytorch.py [--variants full plain] [--backends tensorflow jax torch] [--mixed-precision mixed_bfloat16]
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -97,23 +104,27 @@ def twin(attention=True, mixing=True, width=32, blocks=(2, 2, 2, 2), num_classes
     return Twin()
 
 
-def torch_step(model, optimizer, images, targets):
-    """One training step: RUL's add-up loss (mixed target) with uniform class weights, Adam."""
+def torch_step(model, optimizer, images, targets, bfloat16=False):
+    """One training step: RUL's add-up loss (mixed target) with uniform class weights, Adam; forward and loss in bfloat16 if asked."""
     import torch
 
-    logits, partner = model(images)
-    if partner is not None:
-        targets = 0.5 * targets + 0.5 * targets[partner]
-    loss = -(targets * torch.log_softmax(logits, -1)).sum(-1).mean()
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else contextlib.nullcontext():
+        logits, partner = model(images)
+        if partner is not None:
+            targets = 0.5 * targets + 0.5 * targets[partner]
+        loss = -(targets * torch.log_softmax(logits.float(), -1)).sum(-1).mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
 
 
-def child(variant, xla, rounds, steps, batch_size):
+def child(variant, xla, rounds, steps, batch_size, precision=None):
     """Times keras-fer and the twin in turns in this process; prints one JSON line."""
+    import keras
     import torch
 
+    if precision:
+        keras.config.set_dtype_policy(precision)
     sys.path.insert(0, os.path.dirname(__file__))
     from train_throughput import BatchTimer, random_batches
 
@@ -143,7 +154,7 @@ def child(variant, xla, rounds, steps, batch_size):
             batch = images.contiguous(memory_format=memory_format)
             for step in range(steps + 1):
                 start = time.perf_counter()
-                torch_step(network, optimizer, batch, targets)
+                torch_step(network, optimizer, batch, targets, bfloat16=precision == "mixed_bfloat16")
                 if step:
                     seconds[layout].append(time.perf_counter() - start)
     speeds = {name: batch_size / float(np.median(values)) for name, values in seconds.items()}
@@ -157,11 +168,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--mixed-precision", choices=("mixed_bfloat16",), help="train both in bfloat16 (default: float32)")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "XLA"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        return child(arguments.child[0], arguments.child[1] == "on", arguments.rounds, arguments.steps, arguments.batch_size)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, batch {arguments.batch_size}")
+        variant, xla = arguments.child[0], arguments.child[1] == "on"
+        return child(variant, xla, arguments.rounds, arguments.steps, arguments.batch_size, arguments.mixed_precision)
+    precision = arguments.mixed_precision or "float32"
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    print(f"{machine}, {time.strftime('%Y-%m-%d %H:%M')}, batch {arguments.batch_size}, {precision}")
     print("| variant | keras-fer backend | XLA | params | keras-fer img/s | PyTorch eager img/s | ratio | PyTorch channels-last img/s | ratio |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for variant in arguments.variants:
@@ -170,6 +185,7 @@ def main():
                 continue
             command = [sys.executable, __file__, "--child", variant, "on" if xla else "off"]
             command += ["--rounds", str(arguments.rounds), "--steps", str(arguments.steps), "--batch-size", str(arguments.batch_size)]
+            command += ["--mixed-precision", arguments.mixed_precision] if arguments.mixed_precision else []
             environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
             result = subprocess.run(command, capture_output=True, text=True, env=environment)
             if result.returncode != 0:

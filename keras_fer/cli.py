@@ -224,6 +224,7 @@ def _add_predict(subcommands):
     predict.add_argument(
         "--threads",
         type=_positive_int,
+        metavar="N",
         help="CPU threads of detection and classification: LiteRT's (BlazeFace, twins, .tflite), OpenCV's (Haar) and "
         "TensorFlow's (.keras, SavedModel) (default: LiteRT the machine's cores up to 4, the others their own defaults)",
     )
