@@ -11,8 +11,11 @@ reported over the 7 on FER2013 (contempt dropped, scores renormalised).
 Then each model after the first is compared with the first on the same
 faces, for each label set both are scored on: faces right only for it and
 only for the first, the difference in points and its standard error as a
-paired comparison (z: the difference in standard errors; above 2, seed or
-sampling luck is an unlikely reason for it).
+paired comparison, and McNemar's z (right only for it minus only for the
+first, over the square root of their sum). It measures how much the
+sampling of faces could explain, not how much another training seed would
+change; and the FER+ PublicTest faces are the split these models chose
+their checkpoints on, which favours each model on its own labels.
 
     python benchmarks/cross_labels.py --models fer2013 ferplus
 """
@@ -63,7 +66,7 @@ def main():
 def print_paired(right, baseline):
     """Each model against `baseline` on the same faces: a paired comparison of their accuracies per label set."""
     print(f"\nPaired with {baseline} on the same faces")
-    print("| model | labels | faces | right only for it | only for the first | difference (points) | standard error | z |")
+    print("| model | labels | faces | right only for it | only for the first | difference (points) | standard error | McNemar z |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, sets in right.items():
         for labels, correct in sets.items():
@@ -71,7 +74,7 @@ def print_paired(right, baseline):
                 continue
             difference, error, only_it, only_first = paired_difference(correct, right[baseline][labels])
             row = f"| {name} | {labels} | {len(correct)} | {only_it} | {only_first} | {difference * 100:+.2f} | {error * 100:.2f} "
-            print(row + f"| {difference / error if error else 0.0:+.2f} |")
+            print(row + f"| {(only_it - only_first) / np.sqrt(only_it + only_first) if only_it + only_first else 0.0:+.2f} |")
 
 
 def paired_difference(correct, baseline):

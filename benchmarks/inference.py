@@ -77,7 +77,7 @@ def main():
     arguments = parser.parse_args()
     if arguments.photos:
         tf.config.threading.set_intra_op_parallelism_threads(arguments.threads)
-        time_photos(arguments.model, arguments.threads, arguments.repeats, arguments.rounds or 150)
+        time_photos(arguments.model, arguments.threads, arguments.repeats, 150 if arguments.rounds is None else arguments.rounds)
         return
     if arguments.model:
         model = keras.models.load_model(WEIGHTS[arguments.model].path if arguments.model in WEIGHTS else arguments.model)
@@ -86,7 +86,8 @@ def main():
     height, width, channels = model.input_shape[1:]
     faces = make_faces(40, image_size=height, channels=channels, seed=0).images
     if arguments.compare:
-        compare_int8(model, keras.models.load_model(arguments.compare), faces, arguments.rounds or 15, arguments.repeats)
+        rounds = 15 if arguments.rounds is None else arguments.rounds
+        compare_int8(model, keras.models.load_model(arguments.compare), faces, rounds, arguments.repeats)
         return
     one, batch = faces[:1], faces[:64]
     with tempfile.TemporaryDirectory() as folder:
@@ -196,10 +197,11 @@ def time_fer(photos, ours, rounds):
         calls |= {name: (lambda r=recognizer, p=photo: r.analyze(p)) for name, recognizer in ours.items()}
         assert all(len(call()) == 1 for call in calls.values()), size
         times = {name: [] for name in calls}
-        for _ in range(rounds):
-            for name, call in calls.items():
+        names = list(calls)
+        for turn in range(rounds):
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:  # each call follows each other in turn
                 start = time.perf_counter()
-                call()
+                calls[name]()
                 times[name].append(time.perf_counter() - start)
         medians = {name: float(np.median(seconds)) for name, seconds in times.items()}
         for name, seconds in medians.items():

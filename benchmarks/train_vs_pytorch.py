@@ -12,9 +12,12 @@ keras-fer's median img/s over the twin's, from the same process.
 
 `--mixed-precision mixed_bfloat16` trains both in bfloat16 with float32
 weights: keras-fer under that Keras dtype policy, the twin's forward pass
-and loss under `torch.autocast("cpu", torch.bfloat16)`. On CPUs with
-AVX512-BF16 or AMX (`lscpu` flags) oneDNN computes it natively; elsewhere
-it is emulated, and slower.
+and loss under `torch.autocast("cpu", torch.bfloat16)`, its batch norms and
+the mixing's `logsumexp` in float32 as Keras computes them. On CPUs with
+AVX512-BF16 or AMX (`lscpu` flags) oneDNN computes bfloat16 natively for
+TensorFlow without XLA and for PyTorch; elsewhere it is emulated, and
+slower. XLA on CPU (TensorFlow with XLA, JAX) computes bfloat16
+convolutions in float32 between conversions, so its rows time that.
 
     pip install -e ".[bench]"
     python benchmarks/train_vs_pytorch.py [--variants full plain] [--backends tensorflow jax torch] [--mixed-precision mixed_bfloat16]
@@ -41,15 +44,27 @@ def twin(attention=True, mixing=True, width=32, blocks=(2, 2, 2, 2), num_classes
     import torch
     from torch import nn
 
+    class Float32Norm(nn.Module):
+        """A batch norm that computes in float32 under autocast, as Keras' BatchNormalization does under mixed precision."""
+
+        def __init__(self, norm):
+            super().__init__()
+            self.norm = norm
+
+        def forward(self, x):
+            return self.norm(x.float()).to(x.dtype)
+
     def conv_norm(inputs, outputs, kernel, stride):
-        return nn.Sequential(nn.Conv2d(inputs, outputs, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(outputs, momentum=0.1, eps=1e-5))
+        norm = Float32Norm(nn.BatchNorm2d(outputs, momentum=0.1, eps=1e-5))
+        return nn.Sequential(nn.Conv2d(inputs, outputs, kernel, stride, kernel // 2, bias=False), norm)
 
     class CBAM(nn.Module):
         def __init__(self, channels, reduction_ratio=16, kernel=7):
             super().__init__()
             hidden = max(channels // reduction_ratio, 1)
             self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
-            self.spatial = nn.Sequential(nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(1, momentum=0.1, eps=1e-5))
+            norm = Float32Norm(nn.BatchNorm2d(1, momentum=0.1, eps=1e-5))
+            self.spatial = nn.Sequential(nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False), norm)
 
         def forward(self, x):
             gate = torch.sigmoid(self.mlp(x.mean((2, 3))) + self.mlp(x.amax((2, 3))))
@@ -70,11 +85,11 @@ def twin(attention=True, mixing=True, width=32, blocks=(2, 2, 2, 2), num_classes
 
     def head(features):
         return nn.Sequential(
-            nn.BatchNorm2d(features[0], eps=2e-5, affine=False),
+            Float32Norm(nn.BatchNorm2d(features[0], eps=2e-5, affine=False)),
             nn.Dropout(dropout),
             nn.Flatten(),
             nn.Linear(int(np.prod(features)), feature_dim),
-            nn.BatchNorm1d(feature_dim, eps=2e-5),
+            Float32Norm(nn.BatchNorm1d(feature_dim, eps=2e-5)),
         )
 
     class Twin(nn.Module):
@@ -97,7 +112,7 @@ def twin(attention=True, mixing=True, width=32, blocks=(2, 2, 2, 2), num_classes
                 return self.classifier(self.pool(x)), None
             mu, log_var = self.mu(x), self.log_var(x)
             partner = torch.randperm(len(mu))
-            log_u = torch.logsumexp(log_var, 1) - np.log(log_var.shape[1])
+            log_u = torch.logsumexp(log_var.float(), 1) - np.log(log_var.shape[1])  # float32, as UncertaintyMixing
             weight = torch.sigmoid(log_u - log_u[partner])[:, None]
             return self.classifier(weight * mu + (1 - weight) * mu[partner]), partner
 

@@ -10,9 +10,11 @@ import warnings
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = _parser()
+    argv_given = argv is not None
+    argv = sys.argv[1:] if argv is None else list(argv)
     arguments = parser.parse_args(argv)
-    arguments.argv = sys.argv[1:] if argv is None else list(argv)
-    arguments.entry_point = argv is None  # this process is the command itself, not a caller of main()
+    arguments.argv = argv
+    arguments.entry_point = not argv_given  # this process is the command itself, not a caller of main()
     if arguments.command is None:
         parser.print_help()
         return 2
@@ -390,11 +392,16 @@ def _train_on(backend, arguments):
     if importlib.util.find_spec(backend) is None:
         raise ValueError(f"training.backend: {backend!r} is not installed here (Keras runs on {here!r}): pip install {backend}, or leave it unset.")
     print(f"Keras runs on {here} here; training.backend is {backend}: starting keras-fer train again with KERAS_BACKEND={backend}", flush=True)
-    command = [sys.executable, "-m", "keras_fer.cli", *arguments.argv]
+    # -P: not the current folder first on sys.path (a keras_fer/ or jax.py there would be imported instead), as for the console script.
+    command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "keras_fer.cli", *arguments.argv]
     environment = {**os.environ, "KERAS_BACKEND": backend, _BACKEND_SWITCHED: backend}
     if arguments.entry_point and os.name == "posix":
         os.execve(sys.executable, command, environment)
-    return subprocess.call(command, env=environment)
+    child = subprocess.Popen(command, env=environment)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # the child had Ctrl-C too: let it end its run cleanly (its backup, its atomic writes)
+        return child.wait()
 
 
 _BACKEND_SWITCHED = "KERAS_FER_BACKEND_SWITCHED"
@@ -498,6 +505,7 @@ def _study_jobs(arguments, output, results):
 
 
 def _set_threads(threads):
+    """Sets TensorFlow's threads (`--threads`), which it fixes once it has run anything: a one-line error after that."""
     if threads is None:
         return
     import keras
@@ -505,8 +513,16 @@ def _set_threads(threads):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        threading = tf.config.threading
+        if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == (threads, threads):
+            return
+        try:
+            threading.set_intra_op_parallelism_threads(threads)
+            threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            raise ValueError(
+                f"--threads: TensorFlow has already run in this process and keeps the threads it started with. Received: --threads={threads}"
+            ) from None
 
 
 def _export(arguments):

@@ -294,3 +294,13 @@ def test_threads_flag_sets_litert_threads_and_keeps_the_answers(media, tmp_path,
     one, two = (json.loads((tmp_path / f"{threads}.json").read_text()) for threads in ("1", "2"))
     assert [face["label"] for face in one[0]["faces"]] == [face["label"] for face in two[0]["faces"]] and len(one[0]["faces"]) == 1
     np.testing.assert_allclose(list(one[0]["faces"][0]["scores"].values()), list(two[0]["faces"][0]["scores"].values()), atol=1e-6)
+
+
+def test_threads_that_tensorflow_can_no_longer_take_are_a_one_line_error(model_file, media, capsys):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow has run in this process: its threads are fixed
+    threads = tf.config.threading.get_intra_op_parallelism_threads() + 1
+    assert main(["predict", str(media / "a.jpg"), "--model", str(model_file), "--threads", str(threads)]) == 2
+    expected = f"--threads: TensorFlow has already run in this process and keeps the threads it started with. Received: --threads={threads}"
+    assert capsys.readouterr().err == f"keras-fer predict: error: {expected}\n"

@@ -285,5 +285,6 @@ def test_num_threads_reaches_what_runs_on_litert_and_is_refused_where_nothing_do
     for arguments in ({"model": "fer2013", "runtime": "keras", "detector": "haar"}, {"model": model_file, "detector": BoxDetector([])}):
         with pytest.raises(ValueError, match=r"`num_threads` sets LiteRT's threads .* here it loads neither .* Received: num_threads=1$"):
             Recognizer(num_threads=1, **arguments)
-    with pytest.raises(ValueError, match="`num_threads` must be None or a positive integer. Received: num_threads=0"):
-        Recognizer(num_threads=0)
+    for arguments in ({}, {"model": model_file, "detector": "haar"}):  # a bad value is named as such, whatever runs on LiteRT
+        with pytest.raises(ValueError, match="`num_threads` must be None or a positive integer. Received: num_threads=0"):
+            Recognizer(num_threads=0, **arguments)

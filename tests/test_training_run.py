@@ -426,3 +426,15 @@ def test_a_run_whose_config_predates_a_new_key_still_resumes(tmp_path):
     for text in ("model: [", "model: {nokey: 1}", "[1, 2]"):
         (tmp_path / "config.yaml").write_text(text)
         assert not is_resumable(tmp_path, config), text
+
+
+def test_a_run_resumes_on_another_backend(tmp_path):
+    import yaml
+
+    from keras_fer.training import config_to_dict
+    from keras_fer.training.run_directory import is_resumable
+
+    started = config_to_dict(load_config("synthetic", ["training.backend=jax"]))  # started with --backend jax
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(started))
+    assert is_resumable(tmp_path, load_config("synthetic")) and is_resumable(tmp_path, load_config("synthetic", ["training.backend=torch"]))
+    assert not is_resumable(tmp_path, load_config("synthetic", ["training.backend=jax", "training.seed=1"]))

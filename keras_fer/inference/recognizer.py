@@ -9,6 +9,7 @@ from PIL import Image
 from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
+from keras_fer.export.litert import resolve_threads
 from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
 from keras_fer.inference.classifiers import Classifier, load_classifier, runs_on_litert
 from keras_fer.inference.detection import detected_faces, make_detector, ordered_faces
@@ -108,6 +109,7 @@ class Recognizer:
         for name, value in (("flip", flip), ("align", align)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+        resolve_threads(num_threads)  # a bad value is named as such, whatever runs on LiteRT
         litert_classifier = classifier is None and runs_on_litert(model, runtime)
         if num_threads is not None and not litert_classifier and not _is_blazeface_name(detector):
             raise ValueError(

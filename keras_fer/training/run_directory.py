@@ -164,7 +164,7 @@ def _in_use(run_dir, owner):
 
 
 def is_resumable(path, config):
-    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings aside.
+    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings and backend aside.
 
     The saved config is read through `config_from_dict`, so a run started by
     an older keras-fer, whose `config.yaml` lacks keys added since (with
@@ -181,6 +181,7 @@ def is_resumable(path, config):
     for values in (ours, theirs):
         values.get("output", {}).pop("overwrite", None)
         values.get("output", {}).pop("path", None)
+        values.get("training", {}).pop("backend", None)  # any backend continues the run: weights and optimizer state load on each
     return ours == theirs
 
 
