@@ -23,7 +23,7 @@ def check_backend(backend):
     if backend is not None and backend != keras.backend.backend():
         raise ValueError(
             f"training.backend is {backend!r}, but Keras runs on {keras.backend.backend()!r} in this process: set "
-            f"KERAS_BACKEND={backend} before Python starts (keras-fer train does so itself), or leave training.backend unset."
+            f"KERAS_BACKEND={backend} before Python starts (keras-fer train and study do so themselves), or leave training.backend unset."
         )
 
 

@@ -342,7 +342,7 @@ def _train(arguments):
         ),
     )
     if config.training.backend not in (None, keras.backend.backend()):
-        return _train_on(config.training.backend, arguments)
+        return _run_on(config.training.backend, arguments)
     # train() checks these too, but after resolve_run_directory has made the folder: fail before that.
     check_initial_weights(config.model.weights)
     check_teachers(config.distillation.teachers)
@@ -375,8 +375,8 @@ def _train(arguments):
     return 0
 
 
-def _train_on(backend, arguments):
-    """Runs this `keras-fer train` again with `KERAS_BACKEND=backend`: Keras takes its backend once, when first imported.
+def _run_on(backend, arguments):
+    """Runs this `keras-fer train` or `study` again with `KERAS_BACKEND=backend`: Keras takes its backend once, when first imported.
 
     The command itself is replaced by the new interpreter (POSIX); a caller
     of `main` gets the return code of a child process.
@@ -391,7 +391,8 @@ def _train_on(backend, arguments):
         raise ValueError(f"training.backend: {backend!r} was asked for, but Keras started on {here!r} with KERAS_BACKEND={backend}.")
     if importlib.util.find_spec(backend) is None:
         raise ValueError(f"training.backend: {backend!r} is not installed here (Keras runs on {here!r}): pip install {backend}, or leave it unset.")
-    print(f"Keras runs on {here} here; training.backend is {backend}: starting keras-fer train again with KERAS_BACKEND={backend}", flush=True)
+    command = arguments.command
+    print(f"Keras runs on {here} here; training.backend is {backend}: starting keras-fer {command} again with KERAS_BACKEND={backend}", flush=True)
     # -P: not the current folder first on sys.path (a keras_fer/ or jax.py there would be imported instead), as for the console script.
     command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "keras_fer.cli", *arguments.argv]
     environment = {**os.environ, "KERAS_BACKEND": backend, _BACKEND_SWITCHED: backend}
@@ -469,9 +470,17 @@ def _evaluate(arguments):
 
 
 def _study(arguments):
+    import keras
+
     from keras_fer.studies import load_study, run_study, write_summary
 
     study = load_study(arguments.study, _overrides(arguments, {"data.path": arguments.data}), arguments.variants, arguments.seeds)
+    if not arguments.summary_only:
+        backends = sorted({study.config(cell).training.backend or keras.backend.backend() for cell in study.cells()})
+        if len(backends) > 1:
+            raise ValueError(f"A study trains all its cells on one backend; its cells ask for training.backend {backends}.")
+        if backends and backends[0] != keras.backend.backend():
+            return _run_on(backends[0], arguments)
     output = arguments.output or os.path.join("runs", "studies", study.name)
     results = arguments.results or output
     if arguments.jobs > 1 and not arguments.summary_only:

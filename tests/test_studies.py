@@ -270,3 +270,28 @@ def test_readme_quotes_the_generated_headline_table():
     readme = (SHIPPED_RESULTS.parents[1] / "README.md").read_text()
     quoted = readme.split("<!-- headline: ablation_fer2013 -->\n")[1].split("<!-- /headline -->")[0]
     assert quoted.strip() == headline_table(load_study("ablation_fer2013"), SHIPPED_RESULTS / "ablation_fer2013").strip()
+
+
+def test_a_study_on_another_backend_starts_the_command_again(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    started = []
+
+    class Child:
+        def __init__(self, command, env):
+            started.append((command, env["KERAS_BACKEND"], env["KERAS_FER_BACKEND_SWITCHED"]))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    path = _write_study(tmp_path, set=[*TINY, "training.backend=jax"])
+    arguments = ["study", str(path), "--output", str(tmp_path / "out")]
+    assert main(arguments) == 0
+    assert "Keras runs on tensorflow here; training.backend is jax: starting keras-fer study again with KERAS_BACKEND=jax" in capsys.readouterr().out
+    isolated = ["-P"] if sys.version_info >= (3, 11) else []
+    assert started == [([sys.executable, *isolated, "-m", "keras_fer.cli", *arguments], "jax", "jax")] and not (tmp_path / "out").exists()
+    mixed = _write_study(tmp_path, set=TINY, variants={"plain": ["training.backend=jax"], "full": ["training.backend=torch"]})
+    assert main(["study", str(mixed), "--output", str(tmp_path / "out")]) == 2
+    assert "A study trains all its cells on one backend; its cells ask for training.backend ['jax', 'torch']." in capsys.readouterr().err
