@@ -15,7 +15,8 @@ detection, alignment and classification, ms per photo and where they go,
 for the Keras model, the shipped TFLite twin that `Recognizer` runs by
 default (when `--model` is a shipped name or absent) and each TFLite
 variant, with BlazeFace and Haar, on `--threads` threads (TensorFlow's and
-LiteRT's); then `predict_faces` on 64 crops at once (faces/s); then, when
+LiteRT's); then `predict_faces` on 64 crops at once (faces/s) and on one
+(ms, split into resizing, the classifier and the rest); then, when
 the `fer` package is installed, its `detect_emotions` and ours in turns
 (`--rounds`), with the ratios.
 
@@ -159,6 +160,13 @@ def time_photos(model_path, threads, repeats, rounds):
             crops = crops if crops is not None else [recognizer.face_crop(photos["640x480"], recognizer.detect(photos["640x480"])[0])] * 64
             seconds = median_seconds(lambda r=recognizer, c=crops: r.predict_faces(c), max(repeats // 10, 3))
             print(f"{name}: predict_faces of 64 crops {64 / seconds:.0f} faces/s", flush=True)
+            crop = crops[0]
+            prepare = median_seconds(lambda r=recognizer, c=crop: r._prepare(c), repeats * 10)
+            prepared = recognizer._prepare(crop)[None]
+            call = median_seconds(lambda k=classifier, x=prepared: k(x), repeats * 10)
+            whole = median_seconds(lambda r=recognizer, c=crop: r.predict_faces([c]), repeats * 10)
+            split = f"resize {prepare * 1e3:.3f}, classifier {call * 1e3:.3f}, the rest {(whole - prepare - call) * 1e3:.3f}"
+            print(f"{name}: predict_faces of one crop {whole * 1e3:.3f} ms: {split}", flush=True)
     twin = classifiers.get("shipped twin (default)", keras_model)
     ours = {
         f"keras-fer: Recognizer({'' if shipped else 'MODEL'}).analyze (BlazeFace)": Recognizer(twin, detector=detectors["blazeface"]),
