@@ -514,11 +514,16 @@ def _study_jobs(arguments, output, results):
 
 
 def _set_threads(threads):
-    """Sets TensorFlow's threads (`--threads`), which it fixes once it has run anything: a one-line error after that."""
+    """Sets the backend's threads (`--threads`): TensorFlow fixes them once it has run anything (a one-line error after that);
+    torch takes them at any time; JAX reads them only at start-up, from `XLA_FLAGS`, so there they stay."""
     if threads is None:
         return
     import keras
 
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

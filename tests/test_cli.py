@@ -153,3 +153,16 @@ def test_a_rejected_set_value_names_the_flag(capsys):
     assert capsys.readouterr().err.strip() == "keras-fer train: error: `--set training.epochs` must be int. Received: 'ten' (str)"
     assert main(["train", "--set", "model.input_shape=[32, 32]"]) == 2
     assert "`--set model.input_shape` must be a list of 3 integers (height, width, channels)" in capsys.readouterr().err
+
+
+def test_threads_reach_the_torch_backend(monkeypatch):
+    import types
+
+    from keras_fer.cli import _set_threads
+
+    taken = []
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(set_num_threads=taken.append))  # torch is a benchmark extra
+    _set_threads(3)
+    _set_threads(None)
+    assert taken == [3]
