@@ -209,3 +209,25 @@ def test_export_command_errors(arguments, message, tmp_path, monkeypatch, capsys
     from_preset("tiny", seed=0).save("tiny.keras")
     assert main(arguments) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_that_computes_in_mixed_precision_exports_as_its_float32_copy(tmp_path):
+    import keras
+
+    from keras_fer.models.loading import float32_copy
+    from tests.testing import tiny_resnet
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")  # as training.mixed_precision leaves a model saved under it
+    try:
+        model = tiny_resnet()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy = float32_copy(model)
+    assert "bfloat16" in {layer.compute_dtype for layer in model.layers} and {layer.compute_dtype for layer in copy.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), copy.get_weights())) and float32_copy(copy) is copy
+    faces = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 1), dtype="uint8")
+    in_float32 = copy.predict(faces.astype("float32"), verbose=0)
+    np.testing.assert_allclose(model.predict(faces.astype("float32"), verbose=0), in_float32, atol=0.05)  # bfloat16's rounding only
+    path = export_tflite(model, tmp_path / "mixed.tflite")  # failed in TFLite's converter before: no bfloat16 kernels
+    np.testing.assert_allclose(LiteRTModel(path).predict(faces), in_float32, atol=1e-4)

@@ -16,6 +16,7 @@ from keras_fer.data.classes import class_names_for
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.export.quantization import repair_collapsed_ranges
 from keras_fer.files import atomic_path, atomic_write, file_sha256
+from keras_fer.models.loading import float32_copy
 from keras_fer.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
@@ -34,7 +35,9 @@ def export_saved_model(
     `preprocessing.json` are written into the SavedModel folder.
 
     Args:
-        model: a keras-fer model taking pixels in `[0, 255]`.
+        model: a keras-fer model taking pixels in `[0, 255]`; one that
+            computes in mixed precision is exported as its float32 copy
+            (`keras_fer.models.loading.float32_copy`).
         path: the SavedModel folder to create; must not exist.
         class_names: class names in output order; default the 7 or 8
             canonical expressions.
@@ -47,6 +50,7 @@ def export_saved_model(
         `path` as a `Path`.
     """
     path = _new_path(path)
+    model = float32_copy(model)  # a model trained in mixed precision: TFLite has no bfloat16 kernels
     input_shape = tuple(model.input_shape[1:])
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -1,4 +1,4 @@
-"""One way to read a `.keras` model file, with a one-line error for every file that is not one."""
+"""One way to read a `.keras` model file, with a one-line error for every file that is not one; a float32 copy of a mixed-precision model."""
 
 import zipfile
 from pathlib import Path
@@ -42,3 +42,36 @@ def _problem(path):
         if archive.testzip() is not None:
             return "the archive is damaged"
     return None
+
+
+def float32_copy(model):
+    """`model` itself when every layer computes in float32, else a copy that does, with the same weights.
+
+    A model trained under a mixed-precision policy (`training.mixed_precision`)
+    is saved with it, and runs in bfloat16 or float16 when loaded. TFLite has
+    no bfloat16 kernels, and CPUs without bfloat16 units emulate it; the
+    exports take this copy. Its weights are the model's (mixed precision
+    keeps them in float32), so it differs only by the rounding the model's
+    lower-precision computation did.
+    """
+    config = keras.saving.serialize_keras_object(model)
+    if not _float32_policies(config):
+        return model
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_policies(config):
+    """Sets every dtype policy in a serialized Keras object to float32, in place; whether any was another."""
+    changed = False
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and config.get("config", {}).get("name") != "float32":
+            config["config"]["name"] = "float32"
+            return True
+        for value in config.values():
+            changed |= _float32_policies(value)
+    elif isinstance(config, list):
+        for value in config:
+            changed |= _float32_policies(value)
+    return changed
