@@ -11,8 +11,9 @@ reported over the 7 on FER2013 (contempt dropped, scores renormalised).
 Then each model after the first is compared with the first on the same
 faces, for each label set both are scored on: faces right only for it and
 only for the first, the difference in points and its standard error as a
-paired comparison, and McNemar's z (right only for it minus only for the
-first, over the square root of their sum). It measures how much the
+paired comparison, McNemar's z (right only for it minus only for the
+first, over the square root of their sum) and its exact two-sided p-value
+(`keras_fer.studies.statistics.mcnemar`, as the study summaries use). It measures how much the
 sampling of faces could explain, not how much another training seed would
 change; and the FER+ PublicTest faces are the split these models chose
 their checkpoints on, which favours each model on its own labels.
@@ -30,6 +31,7 @@ from keras_fer.data import load_fer2013, load_ferplus
 from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
 from keras_fer.inference import load_classifier
 from keras_fer.models import WEIGHTS
+from keras_fer.studies.statistics import mcnemar
 from keras_fer.training import classification_report
 
 
@@ -66,25 +68,18 @@ def main():
 def print_paired(right, baseline):
     """Each model against `baseline` on the same faces: a paired comparison of their accuracies per label set."""
     print(f"\nPaired with {baseline} on the same faces")
-    print("| model | labels | faces | right only for it | only for the first | difference (points) | standard error | McNemar z |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | labels | faces | right only for it | only for the first | difference (points) | standard error | McNemar z | exact p |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, sets in right.items():
         for labels, correct in sets.items():
             if name == baseline or labels not in right[baseline]:
                 continue
-            difference, error, only_it, only_first = paired_difference(correct, right[baseline][labels])
-            row = f"| {name} | {labels} | {len(correct)} | {only_it} | {only_first} | {difference * 100:+.2f} | {error * 100:.2f} "
-            print(row + f"| {(only_it - only_first) / np.sqrt(only_it + only_first) if only_it + only_first else 0.0:+.2f} |")
-
-
-def paired_difference(correct, baseline):
-    """Accuracy of `correct` minus `baseline` (per-face booleans of two models), its standard error, and the discordant counts."""
-    correct, baseline = np.asarray(correct, bool), np.asarray(baseline, bool)
-    count = len(correct)
-    only_it, only_first = int(np.sum(correct & ~baseline)), int(np.sum(baseline & ~correct))
-    difference = (only_it - only_first) / count
-    error = np.sqrt(max(only_it + only_first - (only_it - only_first) ** 2 / count, 0.0)) / count
-    return difference, float(error), only_it, only_first
+            only_it, only_first, p_value = mcnemar(correct, right[baseline][labels])
+            count, discordant = len(correct), only_it + only_first
+            difference = (only_it - only_first) / count
+            error = np.sqrt(max(discordant - (only_it - only_first) ** 2 / count, 0.0)) / count
+            row = f"| {name} | {labels} | {count} | {only_it} | {only_first} | {difference * 100:+.2f} | {error * 100:.2f} "
+            print(row + f"| {(only_it - only_first) / np.sqrt(discordant) if discordant else 0.0:+.2f} | {p_value:.4f} |")
 
 
 def predicted(classifier, images, batch_size=256):

@@ -391,8 +391,8 @@ def _run_on(backend, arguments):
         raise ValueError(f"training.backend: {backend!r} was asked for, but Keras started on {here!r} with KERAS_BACKEND={backend}.")
     if importlib.util.find_spec(backend) is None:
         raise ValueError(f"training.backend: {backend!r} is not installed here (Keras runs on {here!r}): pip install {backend}, or leave it unset.")
-    command = arguments.command
-    print(f"Keras runs on {here} here; training.backend is {backend}: starting keras-fer {command} again with KERAS_BACKEND={backend}", flush=True)
+    what = f"keras-fer {arguments.command}"
+    print(f"Keras runs on {here} here; training.backend is {backend}: starting {what} again with KERAS_BACKEND={backend}", flush=True)
     # -P: not the current folder first on sys.path (a keras_fer/ or jax.py there would be imported instead), as for the console script.
     command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "keras_fer.cli", *arguments.argv]
     environment = {**os.environ, "KERAS_BACKEND": backend, _BACKEND_SWITCHED: backend}
@@ -566,6 +566,7 @@ def _predict(arguments):
     from keras_fer.backend import check_tensorflow_backend
     from keras_fer.inference import Recognizer
     from keras_fer.inference.classifiers import runs_on_litert
+    from keras_fer.inference.detection import makes_blazeface
     from keras_fer.inference.explain import GRAD_CAM
     from keras_fer.inference.predict_command import Progress, format_table, predict_camera, predict_files, printable, write_csv, write_json
     from keras_fer.models import WEIGHTS
@@ -579,7 +580,7 @@ def _predict(arguments):
     shipped = arguments.model is None or arguments.model in WEIGHTS
     runtime = "keras" if arguments.explain and shipped and arguments.runtime is None else arguments.runtime
     on_litert = runs_on_litert(arguments.model, runtime)
-    litert = on_litert or arguments.detector.startswith("blazeface")
+    litert = on_litert or makes_blazeface(arguments.detector)
     if arguments.threads is not None:
         if not on_litert:
             _set_threads(arguments.threads)  # TensorFlow's, for .keras and SavedModel models

@@ -49,6 +49,11 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
     return BlazeFaceDetector("short", min_score=min_score, min_size=MIN_FACE_SIZE, num_threads=num_threads)
 
 
+def makes_blazeface(detector: str | object | None) -> bool:
+    """Whether `make_detector(detector)` makes a BlazeFace detector (the default, or one named), whose threads `num_threads` sets."""
+    return detector is None or isinstance(detector, str) and detector.startswith("blazeface")
+
+
 def detected_faces(detector, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
     """`detector`'s faces in `image` as `Detection`s, left to right, those scoring under `min_score` left out."""
     return ordered_faces(detector.detect(image), min_score)

@@ -12,7 +12,7 @@ from keras_fer.data.images import MIN_FACE_SIDE, DataError, decode_image
 from keras_fer.export.litert import resolve_threads
 from keras_fer.inference.alignment import aligned_crop, box_crop, margin_crop
 from keras_fer.inference.classifiers import Classifier, load_classifier, runs_on_litert
-from keras_fer.inference.detection import detected_faces, make_detector, ordered_faces
+from keras_fer.inference.detection import detected_faces, make_detector, makes_blazeface, ordered_faces
 from keras_fer.inference.explain import Explainer, resize_map
 from keras_fer.inference.faces import Detection
 from keras_fer.inference.media import upright_rgb
@@ -111,13 +111,13 @@ class Recognizer:
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
         resolve_threads(num_threads)  # a bad value is named as such, whatever runs on LiteRT
         litert_classifier = classifier is None and runs_on_litert(model, runtime)
-        if num_threads is not None and not litert_classifier and not _is_blazeface_name(detector):
+        if num_threads is not None and not litert_classifier and not makes_blazeface(detector):
             raise ValueError(
                 "`num_threads` sets LiteRT's threads of the BlazeFace detector and of the twin or .tflite model that Recognizer "
                 "loads; here it loads neither (a classifier or detector you pass keeps its own threads, TensorFlow and OpenCV "
                 f"theirs). Received: num_threads={num_threads!r}"
             )
-        self.detector = make_detector(detector, min_score, num_threads if _is_blazeface_name(detector) else None)
+        self.detector = make_detector(detector, min_score, num_threads if makes_blazeface(detector) else None)
         self.min_score = min_score
         self.align = bool(align)
         if classifier is not None and (model is not None or runtime is not None):
@@ -305,11 +305,6 @@ class Recognizer:
         picture = Image.fromarray(checked_pixels(face, "A face crop"))
         picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
         return np.asarray(picture, "uint8").reshape(height, width, channels)
-
-
-def _is_blazeface_name(detector):
-    """Whether `make_detector(detector)` makes a BlazeFace detector (the default, or one named)."""
-    return detector is None or isinstance(detector, str) and detector.startswith("blazeface")
 
 
 def read_rgb(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
