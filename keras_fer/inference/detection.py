@@ -50,7 +50,13 @@ def make_detector(detector: str | object | None = None, min_score: float | None 
 
 
 def makes_blazeface(detector: str | object | None) -> bool:
-    """Whether `make_detector(detector)` makes a BlazeFace detector (the default, or one named), whose threads `num_threads` sets."""
+    """Whether `make_detector(detector)` makes a BlazeFace detector (the default, or one named), whose threads `num_threads` sets.
+
+    Example:
+
+    >>> makes_blazeface(None), makes_blazeface("blazeface-full"), makes_blazeface("haar")
+    (True, True, False)
+    """
     return detector is None or isinstance(detector, str) and detector.startswith("blazeface")
 
 
