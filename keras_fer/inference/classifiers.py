@@ -124,7 +124,13 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
 
 
 def runs_on_litert(model: str | Path | None = None, runtime: str | None = None) -> bool:
-    """Whether `load_classifier(model, runtime)` runs the model with LiteRT (a twin or a `.tflite` file), so `num_threads` applies."""
+    """Whether `load_classifier(model, runtime)` runs the model with LiteRT (a twin or a `.tflite` file), so `num_threads` applies.
+
+    Example:
+
+    >>> runs_on_litert("ferplus"), runs_on_litert("ferplus", runtime="keras"), runs_on_litert("mine.tflite"), runs_on_litert("mine.keras")
+    (True, False, True, False)
+    """
     model = DEFAULT_MODEL if model is None else model
     if isinstance(model, str) and model in WEIGHTS:
         return runtime != "keras"

@@ -53,6 +53,13 @@ def float32_copy(model):
     exports take this copy. Its weights are the model's (mixed precision
     keeps them in float32), so it differs only by the rounding the model's
     lower-precision computation did.
+
+    Example:
+
+    ```python
+    model = keras.models.load_model("runs/fer2013-bf16/model.keras")  # trained with training.mixed_precision
+    float32_copy(model).predict(faces)  # the same weights, computed in float32
+    ```
     """
     config = keras.saving.serialize_keras_object(model)
     if not _float32_policies(config):
