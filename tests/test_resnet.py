@@ -103,6 +103,38 @@ def test_a_model_trained_on_upsampled_faces_moves_the_upsampling_inside(tmp_path
     np.testing.assert_allclose(model.predict(faces, verbose=0), source.predict(upsampled, verbose=0), atol=1e-6)
 
 
+def test_averaged_weights_are_the_mean_of_each_weight_and_other_architectures_are_refused(tmp_path, monkeypatch, capsys):
+    # tools/average_weights.py: the uniform "soup" of runs tried for the FER+ card.
+    tool = runpy.run_path(str(Path(__file__).resolve().parents[1] / "tools" / "average_weights.py"))
+    models = [tiny_resnet(seed=seed) for seed in (1, 2, 3)]
+    soup = tool["average_weights"](models)
+    for averaged, *weights in zip(soup.weights, *(model.weights for model in models)):
+        expected = np.mean([keras.ops.convert_to_numpy(weight) for weight in weights], axis=0)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(averaged), expected, rtol=1e-6, atol=1e-7)
+    assert soup is not models[0] and not np.allclose(soup.weights[0], models[0].weights[0])
+    with pytest.raises(ValueError, match="is not of .* architecture: its weights' names or shapes differ"):
+        tool["average_weights"]([models[0], tiny_resnet(width=4)])
+    # The file to write must be new: a user's file is never overwritten.
+    paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
+    for model, path in zip(models, paths):
+        model.save(path)
+    before = paths[1].read_bytes()
+    monkeypatch.setattr("sys.argv", ["average_weights.py", str(paths[0]), str(paths[1]), str(paths[1])])
+    with pytest.raises(SystemExit) as exit_info:
+        tool["main"]()
+    assert exit_info.value.code == 2 and paths[1].read_bytes() == before
+    assert f"the last path must be a new .keras file. Received: {paths[1]}" in capsys.readouterr().err
+    # --recalibrate: the statistics are re-estimated on the config's training faces (the synthetic set here), the rest is the mean.
+    out = tmp_path / "soup.keras"
+    monkeypatch.setattr("sys.argv", ["average_weights.py", str(paths[0]), str(paths[1]), str(out), "--recalibrate", "synthetic"])
+    tool["main"]()
+    assert "batch-norm statistics re-estimated over" in capsys.readouterr().out
+    written, plain = keras.saving.load_model(out), tool["average_weights"](models[:2])
+    for averaged, expected in zip(written.weights, plain.weights):
+        close = np.allclose(keras.ops.convert_to_numpy(averaged), keras.ops.convert_to_numpy(expected), rtol=1e-6, atol=1e-7)
+        assert close != ("moving_" in averaged.path), averaged.path
+
+
 def test_pixel_normalization_uses_imagenet_statistics():
     model = tiny_resnet(input_shape=(16, 16, 3))
     pixels = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
