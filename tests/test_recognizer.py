@@ -30,6 +30,19 @@ def test_predict_faces_takes_any_size_gray_or_color(model_file):
     assert recognizer.predict_faces([]).shape == (0, 7)
 
 
+def test_a_colour_crop_reaches_a_gray_model_as_601_luma_resized_like_the_training_images():
+    seen = []
+    classifier = Classifier(lambda faces: seen.append(faces.copy()) or np.full((len(faces), 2), 0.5), (24, 24, 1), ["a", "b"], None)
+    crop = np.random.default_rng(0).integers(0, 256, (150, 120, 3), dtype="uint8")
+    Recognizer(classifier, BoxDetector([])).predict_faces([crop, np.dstack([crop, np.full((150, 120), 7, "uint8")])])  # RGB, RGBA
+    # ITU-R 601-2 luma (PIL's "L"), then PIL's antialiased bilinear resize, as keras_fer.data.images resizes training images.
+    luma = np.floor(crop @ np.array([0.299, 0.587, 0.114]) + 0.5).astype("uint8")
+    expected = np.asarray(Image.fromarray(luma).resize((24, 24), Image.BILINEAR)).astype(int)
+    assert seen[0].shape == (2, 24, 24, 1) and seen[0].dtype == np.uint8
+    for received in seen[0]:
+        assert np.abs(received[..., 0].astype(int) - expected).max() <= 1
+
+
 def _left_half_brightness(faces):
     left = faces[:, :, :16].mean(axis=(1, 2, 3)) / 255
     return np.stack([left, 1 - left], axis=-1)

