@@ -124,6 +124,11 @@ def test_averaged_weights_are_the_mean_of_each_weight_and_other_architectures_ar
         tool["main"]()
     assert exit_info.value.code == 2 and paths[1].read_bytes() == before
     assert f"the last path must be a new .keras file. Received: {paths[1]}" in capsys.readouterr().err
+    # A config whose training faces cannot be read is one line naming it; nothing is written.
+    monkeypatch.setattr("sys.argv", ["average_weights.py", str(paths[0]), str(paths[1]), str(tmp_path / "x.keras"), "--recalibrate", "nope"])
+    with pytest.raises(SystemExit):
+        tool["main"]()
+    assert "--recalibrate nope: " in capsys.readouterr().err and not (tmp_path / "x.keras").exists()
     # --recalibrate: the statistics are re-estimated on the config's training faces (the synthetic set here), the rest is the mean.
     out = tmp_path / "soup.keras"
     monkeypatch.setattr("sys.argv", ["average_weights.py", str(paths[0]), str(paths[1]), str(out), "--recalibrate", "synthetic"])

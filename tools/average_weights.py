@@ -2,8 +2,8 @@
 
 Runs fine-tuned from the same weights with different seeds usually stay in one basin of the loss, and the mean of
 their weights is often as accurate as their ensemble at the cost of one model. Every floating-point weight is the
-plain mean over the models, batch-norm moving statistics included; other weights (integer counters, seed states)
-must be equal in all of them. The first model gives the architecture and the file's metadata. With
+plain mean over the models, batch-norm moving statistics included; other weights (random-number seed states,
+counters) are the first model's, as are the architecture and the file's metadata. With
 `--recalibrate CONFIG` the batch-norm moving statistics are then re-estimated for the averaged weights over the
 training split of the config's data section, as stochastic weight averaging does (the means of the models'
 statistics are not the statistics of the mean model).
@@ -36,12 +36,8 @@ def average_weights(models):
     soup = keras.models.clone_model(first)
     for target, *weights in zip(soup.weights, *(model.weights for model in models)):
         values = [keras.ops.convert_to_numpy(weight) for weight in weights]
-        if np.issubdtype(values[0].dtype, np.floating):
-            target.assign(np.mean(values, axis=0, dtype="float64").astype(values[0].dtype))
-        elif all(np.array_equal(values[0], value) for value in values[1:]):
-            target.assign(values[0])
-        else:
-            raise ValueError(f"{target.path} is not a floating-point weight and differs between the models")
+        mean = np.mean(values, axis=0, dtype="float64").astype(values[0].dtype) if np.issubdtype(values[0].dtype, np.floating) else values[0]
+        target.assign(mean)
     return soup
 
 
@@ -60,9 +56,12 @@ def main():
     except ValueError as error:
         parser.error(str(error))
     if arguments.recalibrate:
-        data = load_config(arguments.recalibrate).data
-        height, width, channels = soup.input_shape[1:]
-        train, _ = load_splits(**dataclasses.asdict(data), image_size=(height, width), channels=channels)
+        try:
+            data = load_config(arguments.recalibrate).data
+            height, width, channels = soup.input_shape[1:]
+            train, _ = load_splits(**dataclasses.asdict(data), image_size=(height, width), channels=channels)
+        except ValueError as error:
+            parser.error(f"--recalibrate {arguments.recalibrate}: {error}")
         count = recalibrate_batch_norm(soup, train.batches(64))
         print(f"batch-norm statistics re-estimated over {count} batches of {data.dataset} {data.train_split} ({train.num_examples} faces)")
     soup.save(out)
