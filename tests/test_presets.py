@@ -56,11 +56,55 @@ def test_weights_that_do_not_fit_are_errors_naming_what():
     ):
         from_preset("fer2013", weights="fer2013", width=16)
     with pytest.raises(
-        ValueError, match=r"the model needs \[.*\]\. The weights were trained with spatial_kernel_size=3: leave that unset, or set so\.$"
+        ValueError,
+        match=r"needs \[.*\]\. The weights were trained with spatial_kernel_size=3: leave that unset, set so, or skip .*\(.*model\.skip_mismatch\)",
     ):
         from_preset("fer2013", weights="fer2013", spatial_kernel_size=7)
-    with pytest.raises(ValueError, match=r"trained with width=32, uncertainty_mixing=True: leave those unset, or set so\.$"):
+    with pytest.raises(
+        ValueError, match=r"trained with width=32, uncertainty_mixing=True: leave those unset, set so, or skip the layers that differ"
+    ):
         from_preset("fer2013", weights="fer2013", width=16, uncertainty_mixing=False, dropout=0.2)
+
+
+def test_skip_mismatch_starts_only_the_layers_of_another_shape_from_new_weights():
+    # The mixing heads take the flattened last feature map: at 64x64 their first dense is 8x8x64 wide, at 48x48 6x6x64.
+    with pytest.warns(UserWarning, match=r"weights 'fer2013': 2 layers of another shape start from new weights: mu_dense, log_var_dense$"):
+        model = from_preset("fer2013", weights="fer2013", input_shape=(64, 64, 1), skip_mismatch=True, seed=3)
+    shipped = from_preset("fer2013", weights="fer2013")
+    for layer in model.layers:
+        if layer.name not in ("mu_dense", "log_var_dense"):
+            for weight, theirs in zip(layer.weights, shipped.get_layer(layer.name).weights):
+                np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), keras.ops.convert_to_numpy(theirs), err_msg=weight.path)
+    # The skipped heads hold new Glorot-uniform kernels of the 64x64 shape: within sqrt(6 / (fan_in + fan_out)), std limit / sqrt(3).
+    kernel = keras.ops.convert_to_numpy(model.get_layer("mu_dense").kernel)
+    limit = np.sqrt(6 / (8 * 8 * 64 + 64))
+    assert kernel.shape == (8 * 8 * 64, 64) and np.abs(kernel).max() <= limit
+    assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
+    # Another feature size: the heads, their batch norms and the classifier keep their new weights, and copy_weights names them.
+    assert copy_weights(tiny_resnet(), tiny_resnet(num_classes=4, feature_dim=4), skip_mismatch=True) == [
+        "mu_dense",
+        "log_var_dense",
+        "mu_bn",
+        "log_var_bn",
+        "classifier",
+    ]
+    with pytest.raises(ValueError, match="have no layer 'stage1_block1_cbam'"):  # a missing layer is still an error
+        copy_weights(tiny_resnet(attention=None), tiny_resnet(), "the plain model", skip_mismatch=True)
+
+
+def test_model_skip_mismatch_in_a_config_loads_a_weights_file_of_another_input_size(tmp_path):
+    from keras_fer.training import load_config
+    from keras_fer.training.run import build_model
+
+    source = from_preset("tiny", num_classes=7)  # 32x32
+    source.save_weights(tmp_path / "tiny.weights.h5")
+    settings = ["model.input_shape=[40, 40, 1]", f"model.weights={tmp_path / 'tiny.weights.h5'}"]
+    with pytest.raises(ValueError, match=r"model.weights: .* does not fit the resnet18_tiny model of this config: .*mu_dense"):
+        build_model(load_config("synthetic", settings).model, 7, 0)
+    with pytest.warns(UserWarning, match="mu_dense"):
+        model = build_model(load_config("synthetic", [*settings, "model.skip_mismatch=true"]).model, 7, 0)
+    np.testing.assert_array_equal(model.get_layer("stem_conv").get_weights()[0], source.get_layer("stem_conv").get_weights()[0])
+    assert model.get_layer("mu_dense").kernel.shape[0] != source.get_layer("mu_dense").kernel.shape[0]
 
 
 def test_copy_weights_between_same_named_layers():

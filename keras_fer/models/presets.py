@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def list_presets() -> dict[str, dict]:
     }
 
 
-def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
+def from_preset(name: str, weights: str | None = None, skip_mismatch: bool = False, **overrides) -> FERModel:
     """Builds the `resnet18` of a named preset, untrained or with shipped weights.
 
     Presets (`list_presets()` gives their metadata):
@@ -144,6 +145,10 @@ def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
             then has the weights' architecture and starts from them, to
             predict or to fine-tune. With another `num_classes` the
             classifier is new and every other layer keeps its weights.
+        skip_mismatch: with `weights`, layers whose shapes differ from the
+            weights' (the mixing heads when `input_shape` changes) start
+            from new random weights, with a warning that names them,
+            instead of being an error (`copy_weights`).
         **overrides: `resnet18` keyword arguments that replace the preset's.
 
     Returns:
@@ -166,7 +171,7 @@ def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
     model = resnet18(**{**PRESETS[name].arguments, **shipped.arguments, **overrides, "name": f"resnet18_{name}"})
     source = load_model_file(shipped.path)
     try:
-        copy_weights(source, model, f"weights {weights!r}")
+        skipped = [layer for layer in copy_weights(source, model, f"weights {weights!r}", skip_mismatch) if layer != "classifier"]
     except ValueError as error:
         trained = {**_defaults(resnet18), **PRESETS[name].arguments, **shipped.arguments}
         changed = [key for key, value in overrides.items() if key in ARCHITECTURE and _normal(value) != _normal(trained.get(key))]
@@ -174,8 +179,11 @@ def from_preset(name: str, weights: str | None = None, **overrides) -> FERModel:
             raise
         theirs = ", ".join(f"{key}={trained[key]!r}" for key in changed)
         raise ValueError(
-            f"{error} The weights were trained with {theirs}: leave {'those' if len(changed) > 1 else 'that'} unset, or set so."
+            f"{error} The weights were trained with {theirs}: leave {'those' if len(changed) > 1 else 'that'} unset, set so, "
+            "or skip the layers that differ (skip_mismatch=True, model.skip_mismatch) to train them from new weights."
         ) from None
+    if skipped:
+        warnings.warn(f"weights {weights!r}: {len(skipped)} layers of another shape start from new weights: {', '.join(skipped)}", stacklevel=2)
     return model
 
 
@@ -201,16 +209,30 @@ def _normal(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def copy_weights(source, target, what="the source model"):
+def copy_weights(source, target, what="the source model", skip_mismatch=False):
     """Copies each layer's weights from `source` into the layer of the same name in `target`.
 
     Every layer of `target` that holds weights must find a layer of the same
     name and shapes in `source`, except its `"classifier"` when the number
     of classes differs (it keeps its new, random weights).
 
+    Args:
+        source, target: Keras models.
+        what: how error messages name `source`'s weights.
+        skip_mismatch: layers of the same name whose weights' shapes differ
+            keep `target`'s new weights instead of being an error, as in
+            Keras's `load_weights(skip_mismatch=True)` (e.g. the mixing
+            heads, whose input is the flattened last feature map, when the
+            input size changes). A layer `source` lacks is still an error.
+
+    Returns:
+        The names of the layers left with their new weights: those skipped,
+        and the classifier when its shapes differ.
+
     Raises:
         ValueError: naming the first layer that does not fit.
     """
+    kept = []
     for layer in target.layers:
         if not layer.weights:
             continue
@@ -221,6 +243,9 @@ def copy_weights(source, target, what="the source model"):
         shapes = [tuple(value.shape) for value in values]
         if shapes == [tuple(weight.shape) for weight in layer.weights]:
             layer.set_weights(values)
-        elif layer.name != "classifier":
+        elif layer.name == "classifier" or skip_mismatch:
+            kept.append(layer.name)
+        else:
             expected = [tuple(weight.shape) for weight in layer.weights]
             raise ValueError(f"{what} do not fit {target.name}: layer {layer.name!r} holds {shapes}, the model needs {expected}.")
+    return kept

@@ -86,7 +86,9 @@ class ModelConfig:
     `weights` is not one of them: it names weights shipped for the preset
     (`keras_fer.models.WEIGHTS`, e.g. `fer2013`) or a `.keras` or
     `.weights.h5` file of the same architecture, whose weights the model
-    starts from.
+    starts from. `skip_mismatch` lets layers whose shapes differ from those
+    weights' (the mixing heads, when `input_shape` changes) start from new
+    weights instead of being an error.
     """
 
     preset: str = _field("tiny", choices=tuple(PRESETS))
@@ -103,6 +105,7 @@ class ModelConfig:
     feature_dim: typing.Optional[int] = _field(None, minimum=1)
     dropout: typing.Optional[float] = _field(None, minimum=0.0, maximum=0.99)
     weights: typing.Optional[str] = _field(None)
+    skip_mismatch: bool = _field(False)
 
 
 @dataclasses.dataclass

@@ -277,9 +277,10 @@ def build_model(model_config, num_classes, seed):
             return from_preset(preset, weights=weights, num_classes=num_classes, seed=seed, **overrides)
         except ValueError as error:
             raise ValueError(f"model.weights: {error}") from None
+    skip_mismatch = overrides.pop("skip_mismatch", False)
     model = from_preset(preset, num_classes=num_classes, seed=seed, **overrides)
     if weights is not None:
-        _load_initial_weights(model, weights)
+        _load_initial_weights(model, weights, skip_mismatch)
     return model
 
 
@@ -289,13 +290,13 @@ def check_initial_weights(weights):
         check_model_file("model.weights", weights, (".keras", ".weights.h5"), f"or the name of shipped weights: {sorted(WEIGHTS)}")
 
 
-def _load_initial_weights(model, path):
+def _load_initial_weights(model, path, skip_mismatch=False):
     check_initial_weights(path)
     try:
         with warnings.catch_warnings():
             # Keras 3.15 warns about functional internals that hold no weights.
             warnings.filterwarnings("ignore", message="Skipping nested container")
-            model.load_weights(path)
+            model.load_weights(path, skip_mismatch=skip_mismatch)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise ValueError(f"model.weights: not a keras-fer model file: {path} ({type(error).__name__}: {error})") from None
     except (ValueError, KeyError) as error:
