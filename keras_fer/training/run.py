@@ -266,18 +266,19 @@ def build_model(model_config, num_classes, seed):
     `model.weights` is either the name of weights shipped for the preset
     (`keras_fer.models.WEIGHTS`, e.g. `fer2013`: the model takes their
     architecture, and a new classifier when the data has another number of
-    classes) or a `.keras` / `.weights.h5` file of the same architecture.
+    classes) or a `.keras` / `.weights.h5` file of the same architecture;
+    with `model.skip_mismatch` layers of another shape keep new weights.
     """
     overrides = {key: value for key, value in dataclasses.asdict(model_config).items() if value is not None}
     overrides["attention"] = model_config.attention
     weights = overrides.pop("weights", None)
     preset = overrides.pop("preset")
+    skip_mismatch = overrides.pop("skip_mismatch")
     if weights in WEIGHTS:
         try:
-            return from_preset(preset, weights=weights, num_classes=num_classes, seed=seed, **overrides)
+            return from_preset(preset, weights=weights, skip_mismatch=skip_mismatch, num_classes=num_classes, seed=seed, **overrides)
         except ValueError as error:
             raise ValueError(f"model.weights: {error}") from None
-    skip_mismatch = overrides.pop("skip_mismatch", False)
     model = from_preset(preset, num_classes=num_classes, seed=seed, **overrides)
     if weights is not None:
         _load_initial_weights(model, weights, skip_mismatch)
