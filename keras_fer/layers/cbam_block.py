@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_fer.layers.batch_normalization import BatchNormalization
 from keras_fer.validation import is_int, is_odd_size
 
 
@@ -71,7 +72,7 @@ class CBAMBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="spatial_conv",
         )
-        self.spatial_norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm")
+        self.spatial_norm = BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm")
         self.channel_hidden.build((None, channels))
         self.channel_output.build((None, hidden))
         self.spatial_conv.build((None, None, None, 2))

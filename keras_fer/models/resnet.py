@@ -1,6 +1,6 @@
 import keras
 
-from keras_fer.layers import CBAMBlock, PhiloxDropout, UncertaintyMixing
+from keras_fer.layers import BatchNormalization, CBAMBlock, PhiloxDropout, UncertaintyMixing
 from keras_fer.models.fer_model import FERModel
 from keras_fer.validation import is_int
 
@@ -153,7 +153,7 @@ def apply_basic_block(x, filters, strides, attention, spatial_kernel_size, name)
 def apply_conv_norm(x, filters, kernel_size, strides, name):
     """Conv (no bias) + batch norm with PyTorch's defaults."""
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(**BATCH_NORM, name=f"{name}_bn")(x)
+    return BatchNormalization(**BATCH_NORM, name=f"{name}_bn")(x)
 
 
 def apply_uncertainty_mixing_head(x, feature_dim, dropout, seed):
@@ -165,11 +165,11 @@ def apply_uncertainty_mixing_head(x, feature_dim, dropout, seed):
 
 def apply_feature_head(x, feature_dim, dropout, name):
     """Batch norm (no affine), dropout, flatten, dense, batch norm."""
-    x = keras.layers.BatchNormalization(center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn")(x)
+    x = BatchNormalization(center=False, scale=False, **HEAD_BATCH_NORM, name=f"{name}_input_bn")(x)
     x = PhiloxDropout(dropout, name=f"{name}_dropout")(x)
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(feature_dim, name=f"{name}_dense")(x)
-    return keras.layers.BatchNormalization(**HEAD_BATCH_NORM, name=f"{name}_bn")(x)
+    return BatchNormalization(**HEAD_BATCH_NORM, name=f"{name}_bn")(x)
 
 
 def apply_pooling_head(x, dropout):
