@@ -231,6 +231,15 @@ def copy_weights(source, target, what="the source model", skip_mismatch=False):
 
     Raises:
         ValueError: naming the first layer that does not fit.
+
+    Example:
+
+    >>> import numpy as np
+    >>> source, target = from_preset("tiny"), from_preset("tiny", num_classes=8)
+    >>> copy_weights(source, target)
+    ['classifier']
+    >>> bool(np.array_equal(target.get_layer("stem_conv").kernel, source.get_layer("stem_conv").kernel))
+    True
     """
     kept = []
     for layer in target.layers:
