@@ -13,7 +13,6 @@ statistics are not the statistics of the mean model).
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import keras
@@ -21,7 +20,7 @@ import numpy as np
 
 from keras_fer.models.loading import load_model_file
 from keras_fer.training import load_config, recalibrate_batch_norm
-from keras_fer.training.splits import load_splits
+from keras_fer.training.splits import load_config_split
 
 
 def average_weights(models):
@@ -59,7 +58,7 @@ def main():
         try:
             data = load_config(arguments.recalibrate).data
             height, width, channels = soup.input_shape[1:]
-            train, _ = load_splits(**dataclasses.asdict(data), image_size=(height, width), channels=channels)
+            train = load_config_split(data, data.train_split, (height, width), channels)
         except ValueError as error:
             parser.error(f"--recalibrate {arguments.recalibrate}: {error}")
         count = recalibrate_batch_norm(soup, train.batches(64))
