@@ -119,3 +119,19 @@ def test_invalid_arguments_raise(arguments, message):
 def test_non_4d_input_raises():
     with pytest.raises(ValueError, match="4-D channels-last"):
         CBAMBlock()(np.zeros((2, 8, 8), "float32"))
+
+
+def test_the_spatial_map_is_one_conv_in_training_and_two_at_inference():
+    # Training convolves concat([mean, max]) (one conv, as the paper); inference sums one conv per pooled map,
+    # the form an int8 TFLite model quantizes well. Same map either way (test_matches_numpy_reference).
+    import tensorflow as tf
+
+    x = tf.random.normal((2, 8, 8, 16), seed=0)
+    layer = CBAMBlock(reduction_ratio=4)
+    layer.build(x.shape)
+
+    def convolutions(training):
+        graph = tf.function(lambda x: layer(x, training=training)).get_concrete_function(x).graph
+        return [op.type for op in graph.get_operations()].count("Conv2D")
+
+    assert (convolutions(True), convolutions(False)) == (1, 2)

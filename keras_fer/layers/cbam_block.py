@@ -96,17 +96,22 @@ class CBAMBlock(keras.layers.Layer):
         return self.channel_output(self.channel_hidden(pooled))
 
     def _spatial_attention(self, inputs, training=None):
-        # The paper's conv over concat([mean, max]) along channels, written
-        # as the sum of one conv per pooled map (the same kernel, split).
-        # Same result; but in an int8 TFLite model CONCATENATION and
-        # REDUCE_MAX must share one scale with their input, and the converter
-        # gave the channel-attended features the narrow range of the pooled
-        # maps: 19% of them were clipped and int8 top-1 agreement with Keras
-        # fell to 95.9% on FER2013 (97.8% with this form).
         kernel = ops.cast(self.spatial_conv.kernel, inputs.dtype)
         average = ops.mean(inputs, axis=-1, keepdims=True)
         maximum = ops.max(inputs, axis=-1, keepdims=True)
-        logits = ops.conv(average, kernel[:, :, :1], padding="same") + ops.conv(maximum, kernel[:, :, 1:], padding="same")
+        if training:
+            # The paper's conv over concat([mean, max]) along channels: one
+            # conv and its gradients, 2% of the `fer2013` step faster than two.
+            logits = ops.conv(ops.concatenate([average, maximum], axis=-1), kernel, padding="same")
+        else:
+            # At inference, the sum of one conv per pooled map (the same
+            # kernel, split). Same result; but in an int8 TFLite model
+            # CONCATENATION and REDUCE_MAX must share one scale with their
+            # input, and the converter gave the channel-attended features the
+            # narrow range of the pooled maps: 19% of them were clipped and
+            # int8 top-1 agreement with Keras fell to 95.9% on FER2013 (97.8%
+            # with this form).
+            logits = ops.conv(average, kernel[:, :, :1], padding="same") + ops.conv(maximum, kernel[:, :, 1:], padding="same")
         return ops.sigmoid(self.spatial_norm(logits, training=training))
 
     def compute_output_shape(self, input_shape):
