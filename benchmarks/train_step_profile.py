@@ -32,6 +32,7 @@ from keras_fer import layers
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.models import PRESETS, from_preset
 
+LABELS = {"keras": "Keras' ops", "fused": "`keras_fer.layers.BatchNormalization`"}
 PARTS = ("convolutions", "batch norm", "CBAM", "mixing heads", "rest of the network and the loss", "optimizer")
 
 
@@ -84,8 +85,9 @@ def kernel_times(model, dataset, steps):
                 scope, _, kernel = name.rpartition(":")
                 if not scope or "::" in name:  # the executor's and thread pools' own events, not kernels
                     continue
-                phase = "optimizer" if re.search(r"/adam(_\d+)?/", scope) else "gradient" if "gradient_tape/" in scope else "forward"
-                times[part(scope, model.name), phase, kernel] += event.duration_ps / 1e9 / steps
+                where = part(scope, model.name)
+                phase = "optimizer" if where == "optimizer" else "gradient" if "gradient_tape/" in scope else "forward"
+                times[where, phase, kernel] += event.duration_ps / 1e9 / steps
     return times
 
 
@@ -112,10 +114,10 @@ def main():
     medians = {name: float(np.median(values)) for name, values in seconds.items()}
     print(f"\nIn turns, {arguments.rounds} rounds of {arguments.timed_steps} timed steps:\n")
     print("| batch norm | img/s | speed vs Keras' ops |\n|---|---:|---:|")
-    for name, label in (("keras", "Keras' ops"), ("fused", "`keras_fer.layers.BatchNormalization`")):
+    for name, label in LABELS.items():
         print(f"| {label} | {arguments.batch_size / medians[name]:.1f} | {medians['keras'] / medians[name]:.3f}x |")
 
-    for name, label in (("keras", "Keras' ops"), ("fused", "`keras_fer.layers.BatchNormalization`")):
+    for name, label in LABELS.items():
         print_profile(f"`{arguments.preset}` with {label}, batch {arguments.batch_size}", kernel_times(models[name], dataset, arguments.steps))
 
 
