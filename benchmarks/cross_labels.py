@@ -22,10 +22,9 @@ their checkpoints on, which favours each model on its own labels.
 """
 
 import argparse
-import platform
-import time
 
 import numpy as np
+from machine import describe
 
 from keras_fer.data import load_fer2013, load_ferplus
 from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
@@ -43,8 +42,7 @@ def main():
     arguments = parser.parse_args()
     fer2013 = load_fer2013(arguments.fer2013, "val")
     ferplus = load_ferplus(arguments.ferplus, "PublicTest")
-    machine = platform.processor() or platform.machine()
-    print(f"{machine}, {time.strftime('%Y-%m-%d')}; FER2013 val: {fer2013.num_examples} faces; FER+ PublicTest: {ferplus.num_examples}")
+    print(f"{describe()}; FER2013 val: {fer2013.num_examples} faces; FER+ PublicTest: {ferplus.num_examples}")
     print("| model | classes | FER2013 labels: accuracy | balanced | FER+ labels, 7 basic: accuracy | balanced | FER+, 8: accuracy | balanced |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     basic_faces = ferplus.labels < len(EXPRESSIONS)

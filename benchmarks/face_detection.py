@@ -21,10 +21,10 @@ score threshold that matches Haar's precision.
 
 import argparse
 import gzip
-import platform
 import time
 
 import numpy as np
+from machine import describe
 from matplotlib import cbook
 
 from keras_fer.data import load_fer2013
@@ -49,8 +49,7 @@ def main():
     faces = load_fer2013(arguments.data, "val")
     scenes = make_scenes(faces.images[..., 0], faces.labels, arguments.scenes, np.random.default_rng(arguments.seed))
     total = sum(len(scene["faces"]) for scene in scenes)
-    machine = platform.processor() or platform.machine()
-    print(f"{len(scenes)} scenes of 640x480, {total} pasted FER2013 PublicTest faces; {machine}, {time.strftime('%Y-%m-%d')}")
+    print(f"{len(scenes)} scenes of 640x480, {total} pasted FER2013 PublicTest faces; {describe()}")
     recognizer = Recognizer(model="fer2013", runtime="keras", detector=HaarFaceDetector())  # the .keras model, as measured before the twins
     crops = np.stack([face["crop"] for scene in scenes for face in scene["faces"]])
     labels = np.array([face["label"] for scene in scenes for face in scene["faces"]])

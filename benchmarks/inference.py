@@ -45,6 +45,7 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from machine import describe  # noqa: E402
 
 from keras_fer.data.synthetic import make_faces  # noqa: E402
 from keras_fer.export import LiteRTModel, export_saved_model, export_tflite_variants  # noqa: E402
@@ -102,6 +103,7 @@ def main():
         }
         for quantize, path in export_tflite_variants(model, folder, representative_images=faces).items():
             runners[f"tflite {quantize}"] = (LiteRTModel(path, num_threads=1).predict, path)
+        print(describe())
         print(f"model {model.name}, input {height}x{width}x{channels}, one CPU thread")
         print("| format | ms/face (batch 1) | img/s (batch 64) | size (MB) |")
         print("|---|---:|---:|---:|")
@@ -138,6 +140,7 @@ def time_photos(model_path, threads, repeats, rounds):
         "haar, fer's settings": HaarFaceDetector(scale_factor=1.1, min_neighbors=5, min_size=50),
     }
     crops = None
+    print(describe())
     print(f"Recognizer.analyze on grace_hopper.jpg (one face), {threads} thread(s), median of {repeats} calls, ms")
     print("| classifier | detector | photo | analyze | detect | crop + classify |\n|---|---|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:

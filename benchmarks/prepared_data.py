@@ -18,8 +18,6 @@ Decoded, 60,000 faces at 224x224x3 are 9.0 GB as one NumPy array.
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -29,16 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 from PIL import Image
 
 HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-
-
-def cpu_model():
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def generate(root, count, chunk=500):
@@ -137,7 +129,7 @@ def main():
 
     work = Path(arguments.work or tempfile.mkdtemp(prefix="keras-fer-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {arguments.images:,} faces in {work}", flush=True)
+    print(f"CPU: {describe()}; {arguments.images:,} faces in {work}", flush=True)
     seconds = generate(work, arguments.images)
     gigabytes = arguments.images * 224 * 224 * 3 / 1e9
     print(f"generated in {seconds:.0f} s; {gigabytes:.1f} GB decoded at 224x224x3", flush=True)

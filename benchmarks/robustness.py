@@ -10,10 +10,9 @@ robustness table of the model cards.
 """
 
 import argparse
-import platform
-import time
 
 import numpy as np
+from machine import describe
 
 from keras_fer.data.perturbations import PERTURBATIONS
 from keras_fer.models import load_model_file
@@ -48,7 +47,7 @@ def main():
     height, width, channels = model.input_shape[1:]
     faces = load_config_split(data, arguments.split or data.validation_split, (height, width), channels)
     print(f"{arguments.model} on {faces.num_examples} faces of {data.dataset} {arguments.split or data.validation_split}")
-    print(f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}")
+    print(describe())
     clean = predict(model, faces.images)
     baseline = score(clean, faces)
     print("| change | accuracy | balanced accuracy | accuracy change | predictions kept |")

@@ -16,16 +16,14 @@ exceeds the step's wall time; the shares are what to read.
 
 import argparse
 import collections
-import os
 import re
 import tempfile
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from prepared_data import cpu_model
+from machine import describe
 from train_throughput import BatchTimer, random_batches
 
 from keras_fer import layers
@@ -99,7 +97,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=8, help="timed fits of each network, in turns")
     parser.add_argument("--timed-steps", type=int, default=5, help="timed batches per fit")
     arguments = parser.parse_args()
-    print(f"{cpu_model()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    print(f"{describe()}, TensorFlow {tf.__version__}, Keras {keras.__version__}")
     models = {"fused": compiled(arguments.preset), "keras": compiled(arguments.preset, fused=False)}
     dataset = random_batches(models["fused"], arguments.batch_size)
     for model in models.values():

@@ -20,6 +20,7 @@ import time
 
 import keras
 import numpy as np
+from machine import describe
 from parameter_counts import trainable_parameters
 
 from keras_fer.losses import ClassBalancedLoss
@@ -122,6 +123,7 @@ def main():
         keras.config.set_dtype_policy(arguments.mixed_precision)
     overrides = {key: value for key, value in (("width", arguments.width), ("stem", arguments.stem)) if value is not None}
     policy = keras.config.dtype_policy().name
+    print(describe())
     print(f"backend: {keras.backend.backend()}, devices: {devices()}, batch {arguments.batch_size}, dtype policy {policy}")
     print("| preset | variant | XLA | params | img/s | step time vs plain | FER2013 epoch (s) |")
     print("|---|---|---|---:|---:|---:|---:|")

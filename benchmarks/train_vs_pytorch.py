@@ -28,12 +28,13 @@ import contextlib
 import importlib.util
 import json
 import os
-import platform
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+from machine import describe
 
 BACKENDS = (("tensorflow", True), ("tensorflow", False), ("jax", True), ("torch", False))
 VARIANTS = {"full": {}, "plain": {"attention": None, "uncertainty_mixing": False}}
@@ -176,6 +177,16 @@ def child(variant, xla, rounds, steps, batch_size, precision=None):
     print(json.dumps({"parameters": keras_parameters, "torch": torch.__version__, **speeds}), flush=True)
 
 
+def failure(result):
+    """Why a child failed: the signal that killed it, or its last line of error output."""
+    if result.returncode < 0:  # killed: its last output line is some earlier log message, not the cause
+        name = signal.Signals(-result.returncode).name
+        hint = "; torch's CUDA build crashed so beside TensorFlow on a CPU machine: install its CPU build (README)" if name == "SIGSEGV" else ""
+        return f"killed by {name}{hint}"
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["full", "plain"], choices=sorted(VARIANTS))
@@ -190,8 +201,7 @@ def main():
         variant, xla = arguments.child[0], arguments.child[1] == "on"
         return child(variant, xla, arguments.rounds, arguments.steps, arguments.batch_size, arguments.mixed_precision)
     precision = arguments.mixed_precision or "float32"
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(f"{machine}, {time.strftime('%Y-%m-%d %H:%M')}, batch {arguments.batch_size}, {precision}")
+    print(f"{describe()}, batch {arguments.batch_size}, {precision}")
     print("| variant | keras-fer backend | XLA | params | keras-fer img/s | PyTorch eager img/s | ratio | PyTorch channels-last img/s | ratio |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for variant in arguments.variants:
@@ -204,7 +214,7 @@ def main():
             environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
             result = subprocess.run(command, capture_output=True, text=True, env=environment)
             if result.returncode != 0:
-                print(f"| {variant} | {backend} | {'on' if xla else 'off'} | failed: {result.stderr.strip().splitlines()[-1]} |", flush=True)
+                print(f"| {variant} | {backend} | {'on' if xla else 'off'} | failed: {failure(result)} |", flush=True)
                 continue
             speeds = json.loads(result.stdout.strip().splitlines()[-1])
             print(
