@@ -1,5 +1,6 @@
-"""The model installed with keras-fer reproduces its card's report on the real FER2013 PublicTest split."""
+"""The models installed with keras-fer reproduce their cards' figures on the real FER2013 and FER+ PublicTest splits."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from keras_fer.data import load_fer2013, load_ferplus
+from keras_fer.data.classes import EXPRESSIONS, to_basic_classes
+from keras_fer.data.perturbations import PERTURBATIONS
 from keras_fer.inference.classifiers import load_classifier, shipped_model_path
 from keras_fer.models import WEIGHTS
 from keras_fer.models.tta import predict_probabilities
@@ -21,8 +24,8 @@ CARD = Path(__file__).resolve().parents[1] / "saved_models" / "fer2013"
 @needs_fer2013
 def test_shipped_model_reproduces_report_json():
     expected = json.loads((CARD / "report.json").read_text())
-    validation = load_fer2013(FER2013, "val")
-    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path("fer2013")), validation, batch_size=256)
+    validation = card_split("fer2013")
+    probabilities = shipped_predictions("fer2013")
     report = classification_report(validation.labels, probabilities, validation.class_names)
     assert expected["num_examples"] == len(validation.labels) == 3579 and not expected["test_time_flip"]
     # Another CPU's float rounding may tip one close call: one face moved, no more.
@@ -77,8 +80,8 @@ def test_the_gpu_students_start_from_the_shipped_models(student, shipped, monkey
 def test_shipped_ferplus_model_reproduces_its_report_json():
     card = CARD.parent / "ferplus"
     expected = json.loads((card / "report.json").read_text())
-    validation = load_ferplus(FERPLUS, "PublicTest")
-    probabilities = predict_probabilities(keras.models.load_model(shipped_model_path("ferplus")), validation, batch_size=256)
+    validation = card_split("ferplus")
+    probabilities = shipped_predictions("ferplus")
     report = classification_report(validation.labels, probabilities, validation.class_names)
     assert expected["num_examples"] == len(validation.labels) == 3432 and len(validation.class_names) == 8
     moved = np.abs(np.subtract(report["confusion_matrix"], expected["confusion_matrix"])).sum() // 2
@@ -116,3 +119,81 @@ def check_twin(name, validation, probabilities, card):
     assert abs(twin["accuracy"] - accuracy / 100) <= 2 / faces + 1e-4 and abs(measured["agreement"] - agreement / 100) <= 2 / faces + 1e-4
     assert abs(measured["clear"] - clear_agreement / 100) <= 2 / clear.sum() + 1e-4 and abs(twin["balanced_accuracy"] - balanced / 100) <= 0.01
     assert megabytes == round(WEIGHTS[name].twin.stat().st_size / 1e6, 2)
+
+
+@functools.cache
+def card_split(name):
+    """The faces a shipped model's card reports on: FER2013 PublicTest with FER2013's labels, or with FER+'s majority labels."""
+    return load_fer2013(FER2013, "val") if name == "fer2013" else load_ferplus(FERPLUS, "PublicTest")
+
+
+@functools.cache
+def shipped_predictions(name, change=None, split=None):
+    """The shipped `.keras` model's probabilities on `split` (default: its card's), the faces changed as `benchmarks/robustness.py` changes them.
+
+    `change` is `(perturbation, amount)` of `keras_fer.data.perturbations.PERTURBATIONS`. Cached: each
+    prediction of 3,400-3,600 faces takes seconds, and several tests read the same ones.
+    """
+    faces = card_split(split or name)
+    if change is None:
+        return predict_probabilities(shipped_keras_model(name), faces, batch_size=256)
+    images = PERTURBATIONS[change[0]](faces.images, change[1])
+    return shipped_keras_model(name).predict(images.astype("float32"), batch_size=256, verbose=0)
+
+
+@functools.cache
+def shipped_keras_model(name):
+    return keras.models.load_model(shipped_model_path(name))
+
+
+# Rows of the cards' robustness tables recomputed here: the tilt that README's "Which model by default" quotes, and blur.
+ROBUSTNESS_ROWS = [("rotation", -30, "rotation -30 degrees"), ("blur", 1.0, "blur sigma 1 px")]
+
+
+@pytest.mark.parametrize("name", [pytest.param("fer2013", marks=needs_fer2013), pytest.param("ferplus", marks=needs_ferplus)])
+def test_shipped_models_reproduce_their_cards_robustness_rows(name):
+    card = (CARD.parent / name / "README.md").read_text()
+    faces = card_split(name)
+    clean = shipped_predictions(name).argmax(-1)
+    count = len(faces.labels)
+    for perturbation, amount, label in ROBUSTNESS_ROWS:
+        row = re.search(rf"^\| {re.escape(label)} \| ([\d.]+)% \| ([\d.]+)% \| [+-][\d.]+ \| ([\d.]+)%", card, re.MULTILINE)
+        assert row, f"{name}'s card has no row '{label}'"
+        accuracy, balanced, kept = (float(value) / 100 for value in row.groups())
+        probabilities = shipped_predictions(name, (perturbation, amount))
+        report = classification_report(faces.labels, probabilities, faces.class_names)
+        # Another CPU's rounding may tip two close calls; the card rounds to 0.01 points.
+        assert abs(report["accuracy"] - accuracy) <= 2 / count + 1e-4, (label, report["accuracy"])
+        assert abs(np.mean(probabilities.argmax(-1) == clean) - kept) <= 2 / count + 1e-4, label
+        assert abs(report["balanced_accuracy"] - balanced) <= 0.01, label
+
+
+@needs_fer2013
+@needs_ferplus
+def test_the_cross_label_table_and_the_default_models_reasons_in_readme():
+    # saved_models/ferplus/README.md, "Against the other label set": each model against the label set it was not trained on,
+    # which README's "Which model by default" quotes.
+    card = (CARD.parent / "ferplus" / "README.md").read_text()
+    readme = (CARD.parents[1] / "README.md").read_text()
+    fer2013, ferplus = card_split("fer2013"), card_split("ferplus")
+    basic = ferplus.labels < len(EXPRESSIONS)
+    figures = {}
+    for name in ("fer2013", "ferplus"):
+        on_fer2013 = shipped_predictions(name, split="fer2013")
+        on_ferplus = shipped_predictions(name, split="ferplus")[basic]
+        if name == "ferplus":
+            on_fer2013, on_ferplus = (to_basic_classes(scores, ferplus.class_names) for scores in (on_fer2013, on_ferplus))
+        scored = ((fer2013.labels, on_fer2013), (ferplus.labels[basic], on_ferplus))
+        reports = [classification_report(labels, scores, EXPRESSIONS) for labels, scores in scored]
+        row = re.search(rf"^\| {name} \| [78] \| ([\d.]+)% \| ([\d.]+)% \| ([\d.]+)% \| ([\d.]+)% \|", card, re.MULTILINE)
+        assert row, f"the cross-label table has no row for {name}"
+        quoted = [float(value) / 100 for value in row.groups()]
+        for report, (accuracy, balanced), faces in zip(reports, (quoted[:2], quoted[2:]), (len(fer2013.labels), basic.sum())):
+            # Two close calls may tip on another CPU; balanced accuracy moves more per face of a rare class.
+            assert abs(report["accuracy"] - accuracy) <= 2 / faces + 1e-4, (name, report["accuracy"], accuracy)
+            assert abs(report["balanced_accuracy"] - balanced) <= 0.005, (name, report["balanced_accuracy"], balanced)
+        figures[name] = quoted
+    assert basic.sum() == 3405
+    agreement = f"with the ten-annotator labels {100 * figures['ferplus'][2]:.2f}% of the time against the `fer2013`\nmodel's"
+    assert f"{agreement} {100 * figures['fer2013'][2]:.2f}%" in readme
+    assert f"({100 * figures['ferplus'][0]:.2f}% against {100 * figures['fer2013'][0]:.2f}%)" in readme
