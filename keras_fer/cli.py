@@ -69,6 +69,12 @@ def _add_train(subcommands):
     train.add_argument("--epochs", type=_positive_int, help="shortcut for --set training.epochs=N")
     train.add_argument("--seed", type=int, help="shortcut for --set training.seed=N")
     train.add_argument(
+        "--time-limit",
+        metavar="SECONDS",
+        help="train at most this long: after the first epoch the run and its cosine schedule end at the epochs that fit "
+        "(shortcut for --set training.time_limit=SECONDS)",
+    )
+    train.add_argument(
         "--backend",
         choices=("tensorflow", "jax", "torch"),  # keras_fer.training.config.BACKENDS, without importing Keras
         help="the Keras backend to train on (shortcut for --set training.backend=NAME; default: KERAS_BACKEND, else tensorflow, "
@@ -323,7 +329,7 @@ def _train(arguments):
     from keras_fer.files import first_missing
     from keras_fer.training import load_config, train
     from keras_fer.training.distillation import check_teachers
-    from keras_fer.training.run import check_initial_weights, worker_task
+    from keras_fer.training.run import check_initial_weights, check_time_limit, worker_task
     from keras_fer.training.run_directory import describe_resume, resolve_run_directory
 
     config = load_config(
@@ -334,6 +340,7 @@ def _train(arguments):
                 "data.path": arguments.data,
                 "training.epochs": arguments.epochs,
                 "training.seed": arguments.seed,
+                "training.time_limit": arguments.time_limit,
                 "training.backend": arguments.backend,
                 "output.path": arguments.output,
                 "output.overwrite": "true" if arguments.overwrite else None,
@@ -346,6 +353,7 @@ def _train(arguments):
     # train() checks these too, but after resolve_run_directory has made the folder: fail before that.
     check_initial_weights(config.model.weights)
     check_teachers(config.distillation.teachers)
+    check_time_limit(config.training)
     task = worker_task(config)
     if task is not None and not task.chief:  # the chief writes the run directory
         print(f"Training {config.name} as {task.type} {task.index} of the run in {config.output.path}", flush=True)

@@ -1,4 +1,6 @@
-"""Callbacks of a keras-fer training run: checkpoints written whole, a stop on a non-finite loss, weight-average swaps."""
+"""Callbacks of a keras-fer training run: checkpoints written whole, a stop on a non-finite loss, weight-average swaps, a time limit."""
+
+import time
 
 import keras
 import numpy as np
@@ -97,3 +99,82 @@ class WorkerBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         self.chief_backup.set_model(self.model)
         self.chief_backup._load_model()
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Fits `model.fit` into `seconds`: shortens the run to the epochs that fit after its first epoch, and stops before one that would not.
+
+    After the first epoch this process trains, it estimates an epoch's time
+    without the first batches' compilation (the time of the epoch, less what
+    its first training and first validation batch took beyond a typical
+    one) and, when fewer than the planned `epochs` fit in what is left of
+    `seconds`, calls `shorten(epochs)` once with the number that fits, so
+    the caller can end the learning-rate schedule there and record the new
+    plan. At the end of every epoch it stops training when another epoch,
+    at the last epoch's pace, would end past the limit.
+
+    Args:
+        seconds: the limit, counted from the start of `fit`.
+        epochs: the planned number of epochs.
+        shorten: `shorten(epochs)`, called at most once, or `None` when the
+            plan is already made (a resumed run).
+        clock: a function returning seconds; `time.monotonic` by default.
+        verbose: whether to print what it decides.
+    """
+
+    def __init__(self, seconds, epochs, shorten=None, clock=None, verbose=True):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.epochs = int(epochs)
+        self.shorten = shorten
+        self.clock = clock or time.monotonic
+        self.verbose = verbose
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = self.clock()
+        self.batch_ends, self.test_batch_ends, self.test_start = [], [], None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch_ends.append(self.clock())
+
+    def on_test_begin(self, logs=None):
+        self.test_start = self.clock()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test_batch_ends.append(self.clock())
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        pace = self.epoch_seconds(now)
+        left = self.seconds - (now - self.start)
+        if self.shorten is not None:
+            fitting = epoch + 1 + max(int(left // pace), 0) if pace > 0 else self.epochs
+            shorten, self.shorten = self.shorten, None
+            if fitting < self.epochs:
+                self.say(
+                    f"training.time_limit: {fitting} of the {self.epochs} epochs fit in {self.seconds:g} s at {pace:.1f} s an epoch; "
+                    "the run and its learning-rate schedule now end there."
+                )
+                self.epochs = fitting
+                shorten(fitting)
+        if epoch + 1 >= self.epochs:
+            self.model.stop_training = True
+        elif pace > left:
+            self.say(f"training.time_limit: stopped after epoch {epoch + 1} of {self.epochs}: another would end past {self.seconds:g} s.")
+            self.model.stop_training = True
+
+    def epoch_seconds(self, now):
+        """The epoch just ended's seconds, less the first training and validation batches' excess over a typical batch (compilation)."""
+        seconds = now - self.epoch_start
+        for begin, ends in ((self.epoch_start, self.batch_ends), (self.test_start, self.test_batch_ends)):
+            if begin is not None and len(ends) > 2:
+                typical = (ends[-1] - ends[0]) / (len(ends) - 1)
+                seconds -= max(ends[0] - begin - typical, 0.0)
+        return seconds
+
+    def say(self, message):
+        if self.verbose:
+            print(message, flush=True)

@@ -142,6 +142,7 @@ class TrainingConfig:
     monitor: str = _field("val_balanced_accuracy", choices=MONITORS)
     augmentation: typing.Union[bool, dict] = _field(True, keywords_of=augment.augmentation)
     early_stopping_patience: typing.Optional[int] = _field(None, minimum=1)
+    time_limit: typing.Optional[float] = _field(None, minimum=1)
     recalibrate_batch_norm: int = _field(0, minimum=0)
     tensorboard: bool = _field(False)
     jit_compile: typing.Optional[bool] = _field(None)

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import keras
@@ -13,10 +14,10 @@ from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.files import atomic_path, atomic_write
 from keras_fer.losses import ClassBalancedLoss
 from keras_fer.training.batch_norm import RecalibrateBatchNorm
-from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack, WorkerBackupAndRestore
+from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack, TimeLimit, WorkerBackupAndRestore
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
-from keras_fer.training.optimizers import make_optimizer
-from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, completed_epochs
+from keras_fer.training.optimizers import make_optimizer, shorten_schedule
+from keras_fer.training.run_directory import BACKUP_DIR, HISTORY_FILE, MODEL_FILE, TENSORBOARD_DIR, TIME_PLAN_FILE, completed_epochs
 
 LAST_EPOCH = "last"
 
@@ -34,6 +35,7 @@ def fit(
     monitor="val_balanced_accuracy",
     augmentation=True,
     early_stopping_patience=None,
+    time_limit=None,
     recalibrate_batch_norm=0,
     tensorboard=False,
     jit_compile=None,
@@ -73,6 +75,15 @@ def fit(
             arguments (e.g. `{"erasing_scale": None}`).
         early_stopping_patience: epochs without improvement of `monitor`
             before stopping, or `None` to train all `epochs`.
+        time_limit: seconds this call of `fit` may train, or `None`. After
+            the first epoch, the run is shortened to the epochs that fit at
+            that epoch's pace (compilation left out), a cosine schedule with
+            it (so the learning rate still decays to 0 at its end), and the
+            shortened length is kept in `time_limit.json` for a resumed run;
+            training also stops before an epoch that would end past the
+            limit (`keras_fer.training.callbacks.TimeLimit`). What happens
+            before `fit` (loading data, a teacher's predictions) and the
+            report after it do not count.
         recalibrate_batch_norm: before each validation, re-estimate the
             batch-normalization statistics on this many training batches
             (the same shuffled, unaugmented ones each time) with
@@ -119,6 +130,8 @@ def fit(
     # Padded validation batches (see `data_parallel_devices`) carry weights 0 for the padding: the
     # loss and the metrics weigh by them. Training batches carry none, so training is unchanged.
     padding = {"reduction": "mean_with_sample_weight"} if devices > 1 else {}
+    planned_epochs = _time_plan(run_dir) if time_limit is not None else None
+    epochs = min(epochs, planned_epochs or epochs)  # a resumed run keeps the length its time limit set
     model.compile(
         make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
         ClassBalancedLoss(train.class_counts, **(loss or {}), **padding),
@@ -130,6 +143,9 @@ def fit(
     _work_around_multi_worker(model)
     ema = getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema
     callbacks = _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema, backup_dir, write_backup)
+    if time_limit is not None:
+        # Last: the epoch's time it measures then includes the checkpoint and the backup written before it.
+        callbacks.append(_time_limit(model, run_dir, time_limit, epochs, planned_epochs, steps_per_epoch, verbose))
     if recalibrate_batch_norm:
         # After `SwapEMAWeights`, so that the statistics are the averaged weights'.
         batches = functools.partial(train.batches, batch_size, shuffle=True, seed=seed)
@@ -149,6 +165,24 @@ def fit(
     )
     save_for_inference(keras.models.load_model(run_dir / MODEL_FILE), run_dir / MODEL_FILE)
     return history
+
+
+def _time_plan(run_dir):
+    """The epochs an earlier call's time limit shortened this run to (`time_limit.json`), or `None`."""
+    path = Path(run_dir) / TIME_PLAN_FILE
+    return json.loads(path.read_text())["epochs"] if path.is_file() else None
+
+
+def _time_limit(model, run_dir, seconds, epochs, planned_epochs, steps_per_epoch, verbose):
+    """The `TimeLimit` callback of `fit`; when it shortens the run, the cosine schedule ends there and the plan is saved for a resume."""
+
+    def shorten(fitting):
+        with atomic_write(Path(run_dir) / TIME_PLAN_FILE) as file:
+            json.dump({"epochs": fitting, "planned_epochs": epochs, "time_limit": seconds}, file)
+        if shorten_schedule(model.optimizer, fitting, steps_per_epoch):
+            model.make_train_function(force=True)  # the traced step holds the schedule's length as a constant
+
+    return TimeLimit(seconds, epochs, None if planned_epochs else shorten, verbose=bool(verbose))
 
 
 def data_parallel_devices():

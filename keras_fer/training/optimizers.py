@@ -86,3 +86,38 @@ def _schedule(schedule, learning_rate, decay_rate, decay_epochs, warmup_epochs, 
         warmup_target=learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
+
+
+def shorten_schedule(optimizer, epochs, steps_per_epoch):
+    """Makes `optimizer`'s cosine schedule end after `epochs` epochs of `steps_per_epoch` instead of the planned length.
+
+    For a run that learns, after its first epoch, that fewer epochs fit its
+    time (`training.time_limit`): the decay then still reaches 0 at the
+    run's last step. The constant, exponential and step schedules do not
+    depend on the run's length and are left as they are.
+
+    Returns:
+        Whether the schedule changed: a compiled train step holds the old
+        length as a constant, so it must be traced again
+        (`model.make_train_function(force=True)`).
+
+    Example:
+
+    >>> optimizer = make_optimizer(schedule="cosine", epochs=10, steps_per_epoch=5)
+    >>> _ = optimizer.iterations.assign(10)  # after 2 epochs: 0.9 of the peak on the 10-epoch cosine
+    >>> round(float(optimizer.learning_rate), 6)
+    0.000905
+    >>> shorten_schedule(optimizer, 4, 5)  # halfway through 4 epochs
+    True
+    >>> round(float(optimizer.learning_rate), 6)
+    0.0005
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
+    # Keras 3 keeps the schedule an optimizer was made with in `_learning_rate` (no public accessor).
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(schedule, keras.optimizers.schedules.CosineDecay):
+        return False
+    decay_steps = max(epochs * steps_per_epoch - schedule.warmup_steps, 1)
+    changed = decay_steps != schedule.decay_steps
+    schedule.decay_steps = decay_steps
+    return changed

@@ -77,6 +77,7 @@ def train(config, run_dir=None, verbose="auto", targets=None):
     check_backend(config.training.backend)
     check_initial_weights(config.model.weights)
     check_teachers(config.distillation.teachers)
+    check_time_limit(config.training)
     if config.distillation.teachers and targets is not None:
         raise ValueError("Pass `targets` or set distillation.teachers in the config, not both.")
     task = worker_task(config)
@@ -95,6 +96,15 @@ def train(config, run_dir=None, verbose="auto", targets=None):
                 with contextlib.suppress(OSError):
                     run_dir.rmdir()
             raise
+
+
+def check_time_limit(settings):
+    """A `ValueError` for `training.time_limit` with `distribute: multi_worker`, which it cannot keep in step."""
+    if settings.time_limit is not None and settings.distribute == "multi_worker":
+        raise ValueError(
+            "training.time_limit times each worker of a multi_worker run on its own clock, so they could stop at different epochs "
+            "and wait on each other for ever: leave it unset for multi_worker."
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ REPORT_FILE = "report.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 TRAINING_CURVES_FILE = "training_curves.png"
 FLIPPED_LABELS_FILE = "flipped_labels.csv"
+TIME_PLAN_FILE = "time_limit.json"  # the epochs `training.time_limit` shortened the run to
 TENSORBOARD_DIR = "tensorboard"
 RUN_FILES = (
     CONFIG_FILE,
@@ -40,6 +41,7 @@ RUN_FILES = (
     CONFUSION_MATRIX_FILE,
     TRAINING_CURVES_FILE,
     FLIPPED_LABELS_FILE,
+    TIME_PLAN_FILE,
     TENSORBOARD_DIR,
 )
 
