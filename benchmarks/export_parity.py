@@ -16,6 +16,7 @@ import tempfile
 
 import keras
 import numpy as np
+from machine import describe
 
 from keras_fer.export.command import representative_images
 from keras_fer.export.parity import compare_formats, format_comparison
@@ -39,6 +40,7 @@ def main():
     calibration = representative_images(model, arguments.config, overrides)
     with tempfile.TemporaryDirectory() as folder:
         rows = compare_formats(model, validation.images[chosen], folder, calibration, labels=validation.labels[chosen])
+    print(describe())
     print(f"{len(chosen)} faces from {config.dataset} {config.validation_split}; int8 calibrated on {len(calibration)} training faces")
     print(format_comparison(rows))
 

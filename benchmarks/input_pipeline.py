@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
 from PIL import Image
 
 from keras_fer.data import load_affectnet, load_fer2013
@@ -58,6 +59,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3, help="cached epochs to time (their median is printed)")
     arguments = parser.parse_args()
+    print(describe())
     print("| data | images | load + decode (s) | first epoch, with decode (img/s) | cached epochs, median (img/s) |")
     print("|---|---:|---:|---:|---:|")
     if (arguments.fer2013 / "train").is_dir():

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from machine import describe
+
 CHILD = """
 import sys, time
 import numpy as np
@@ -58,6 +60,7 @@ def main():
     )
     finished = sum(line.startswith("fit ") for line in result.stdout.splitlines())
     seconds = time.perf_counter() - start
+    print(describe())
     print(f"jit {arguments.jit}, oneDNN {arguments.onednn}: {finished}/{arguments.fits} fits in {seconds:.0f} s")
     if result.returncode != 0:
         cause = f"signal {signal.Signals(-result.returncode).name}" if result.returncode < 0 else f"exit {result.returncode}"

@@ -181,7 +181,7 @@ def failure(result):
     """Why a child failed: the signal that killed it, or its last line of error output."""
     if result.returncode < 0:  # killed: its last output line is some earlier log message, not the cause
         name = signal.Signals(-result.returncode).name
-        hint = "; torch's CUDA build crashed so beside TensorFlow on a CPU machine: install its CPU build (README)" if name == "SIGSEGV" else ""
+        hint = "; possibly torch's CUDA build, which crashed so beside TensorFlow on a CPU: try its CPU build (README)" if name == "SIGSEGV" else ""
         return f"killed by {name}{hint}"
     lines = result.stderr.strip().splitlines()
     return lines[-1] if lines else f"exit status {result.returncode}"

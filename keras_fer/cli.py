@@ -70,6 +70,7 @@ def _add_train(subcommands):
     train.add_argument("--seed", type=int, help="shortcut for --set training.seed=N")
     train.add_argument(
         "--time-limit",
+        type=float,
         metavar="SECONDS",
         help="train at most this long: after the first epoch the run and its cosine schedule end at the epochs that fit "
         "(shortcut for --set training.time_limit=SECONDS)",

@@ -127,14 +127,18 @@ def card_split(name):
     return load_fer2013(FER2013, "val") if name == "fer2013" else load_ferplus(FERPLUS, "PublicTest")
 
 
-@functools.cache
 def shipped_predictions(name, change=None, split=None):
     """The shipped `.keras` model's probabilities on `split` (default: its card's), the faces changed as `benchmarks/robustness.py` changes them.
 
     `change` is `(perturbation, amount)` of `keras_fer.data.perturbations.PERTURBATIONS`. Cached: each
     prediction of 3,400-3,600 faces takes seconds, and several tests read the same ones.
     """
-    faces = card_split(split or name)
+    return _predictions(name, change, split or name)
+
+
+@functools.cache
+def _predictions(name, change, split):
+    faces = card_split(split)
     if change is None:
         return predict_probabilities(shipped_keras_model(name), faces, batch_size=256)
     images = PERTURBATIONS[change[0]](faces.images, change[1])

@@ -52,25 +52,30 @@ def epoch_times(start, first_batch, step, first_test_batch, test_step, saving):
 
 def test_the_first_epoch_less_compilation_sets_how_many_epochs_fit(capsys):
     # Epoch 1: the first training batch takes 20 s (compilation), the others 1 s; validation's first batch 5 s, the others
-    # 1 s; saving 0.5 s. Ends at 20 + 9 + 5 + 2 + 0.5 = 36.5 s; less the excess of the two first batches (19 s and 4 s):
-    # 13.5 s an epoch. Left of 100 s: 63.5 s, 4 more epochs (54 s): 5 of the 10 planned.
+    # 1 s; saving 0.5 s. It ends at 20 + 9 + 5 + 2 + 0.5 = 36.5 s; less the two first batches' excess (19 s and 4 s): 13.5 s
+    # an epoch. Left of 100 s: 63.5 s, less 19 s to compile the shortened step again: 44.5 s, 3 more epochs: 4 of the 10.
     times = [0.0, *epoch_times(0.0, 20, 1, 5, 1, 0.5)]
-    for _ in range(4):  # then 13.5 s epochs, no compilation
+    times += epoch_times(times[-1], 20, 1, 1, 1, 0.5)  # the step traced again: 32.5 s, ends at 69 s
+    for _ in range(2):  # then 13.5 s epochs: 82.5 s, 96 s
         times += epoch_times(times[-1], 1, 1, 1, 1, 0.5)
     shortened = []
-    callback = TimeLimit(100, 10, shorten=shortened.append)
-    assert drive(callback, times) == 5
-    assert shortened == [5] and callback.epochs == 5
-    assert "5 of the 10 epochs fit in 100 s at 13.5 s an epoch" in capsys.readouterr().out
+    callback = TimeLimit(100, 10, shorten=lambda epochs: shortened.append(epochs) or True)
+    assert drive(callback, times) == 4 and times[-1] == 96
+    assert shortened == [4] and callback.epochs == 4
+    out = capsys.readouterr().out
+    assert "4 of the 10 epochs fit in 100 s at 13.5 s an epoch; the run now ends there, and its cosine schedule with it." in out
+    assert "stopped" not in out
 
 
 def test_an_epoch_that_would_end_past_the_limit_is_not_started(capsys):
-    # 5 epochs fit at 13.5 s, but epoch 3 takes 40 s: at 67.5 s, 32.5 s are left, less than another 40 s epoch.
-    times = [0.0, *epoch_times(0.0, 20, 1, 5, 1, 0.5), *epoch_times(36.5, 1, 1, 1, 1, 0.5)]
-    times += epoch_times(times[-1], 1, 3, 1, 3, 8.5)  # 1 + 27 + 1 + 6 + 8.5 = 43.5 s
-    callback = TimeLimit(100, 10, shorten=lambda epochs: None)
-    assert drive(callback, times) == 3
-    assert "stopped after epoch 3 of 5: another would end past 100 s" in capsys.readouterr().out
+    # As above to 36.5 s (4 epochs fit); then an epoch of 2 s batches: 21 + 18 + 2 + 4 + 4.5 = 49.5 s, 30.5 s less the 19 s
+    # of compilation. At 86 s, 14 s are left: not enough for another 30.5 s epoch (though enough at the first epoch's pace).
+    times = [0.0, *epoch_times(0.0, 20, 1, 5, 1, 0.5), *epoch_times(36.5, 21, 2, 2, 2, 4.5)]
+    callback = TimeLimit(100, 10, shorten=lambda epochs: False)
+    assert drive(callback, times) == 2 and times[-1] == 86
+    out = capsys.readouterr().out
+    assert "4 of the 10 epochs fit in 100 s at 13.5 s an epoch; the run now ends there." in out
+    assert "stopped after epoch 2 of 4: another would end past 100 s" in out
 
 
 def test_a_limit_that_leaves_room_for_every_epoch_changes_nothing(capsys):
@@ -152,11 +157,22 @@ def test_a_shortened_run_ends_its_cosine_schedule_in_the_compiled_step(tmp_path,
     assert changes[8] < 0.002 < control[8]
 
 
-def test_a_resumed_run_keeps_the_length_its_time_limit_set(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("time_limit", [1000, None], ids=["another_limit", "no_limit"])
+def test_a_resumed_run_keeps_the_length_its_time_limit_set(tmp_path, monkeypatch, capsys, time_limit):
     tmp_path.joinpath("time_limit.json").write_text(json.dumps({"epochs": 2, "planned_epochs": 6, "time_limit": 10}))
-    epochs, _ = fit_tiny(tmp_path, monkeypatch, 6, 1000, verbose=1)
+    epochs, _ = fit_tiny(tmp_path, monkeypatch, 6, time_limit, verbose=1)
     assert epochs == [0, 1] and "epochs fit" not in capsys.readouterr().out
     assert json.loads(tmp_path.joinpath("time_limit.json").read_text())["epochs"] == 2
+
+
+def test_a_killed_run_resumes_under_another_time_limit(tmp_path):
+    from keras_fer.training.config import write_config
+    from keras_fer.training.run_directory import is_resumable
+
+    write_config(load_config("synthetic", ["training.time_limit=330"]), tmp_path / "config.yaml")
+    assert is_resumable(tmp_path, load_config("synthetic", ["training.time_limit=600"]))
+    assert is_resumable(tmp_path, load_config("synthetic"))
+    assert not is_resumable(tmp_path, load_config("synthetic", ["training.epochs=7"]))
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@
 # classes and vote distributions, then the shipped ferplus model distilled from it and from itself with
 # saved_models/ferplus/distil.yaml.
 # What comes back in $OUT: the student's model.keras, and runs.tgz with both runs' configs, logs and reports.
-# A device call may run 600 s: the teacher trains at most TEACHER_SECONDS (default 330) and the student
-# STUDENT_SECONDS (default 150), each with `keras-fer train --time-limit`, which after the first epoch
+# A device call may run 600 s: the teacher trains at most TEACHER_SECONDS (default 300) and the student
+# STUDENT_SECONDS (default 140), each with `keras-fer train --time-limit`, which after the first epoch
 # shortens the run and its cosine schedule to the epochs that fit at the measured pace (the GPU's speed on
 # this network has never been measured). A second call on the same warm machine resumes both runs where the
 # first stopped. TEACHER_SETTINGS and STUDENT_SETTINGS append `--set` arguments to each run (a dry run:
@@ -34,8 +34,8 @@ teacher_run=runs/$dataset-teacher student_run=runs/$dataset-stage8  # one pair p
 # both cost accuracy, and the shipped models' own recipes dropped the class weights for it.
 teacher=(--set model.width=64 --set model.stem=small --set model.spatial_kernel_size=7 --set model.uncertainty_mixing=false
     --set loss.weighting=none --set training.mixed_precision=mixed_bfloat16 --set training.epochs=40
-    --set training.monitor=val_accuracy --time-limit "${TEACHER_SECONDS:-330}")
-student=(--time-limit "${STUDENT_SECONDS:-150}")
+    --set training.monitor=val_accuracy --time-limit "${TEACHER_SECONDS:-300}")
+student=(--time-limit "${STUDENT_SECONDS:-140}")
 case $dataset in
     fer2013)
         train "$teacher_run" fer2013 "${teacher[@]}" ${TEACHER_SETTINGS:-}

@@ -105,19 +105,21 @@ class TimeLimit(keras.callbacks.Callback):
     """Fits `model.fit` into `seconds`: shortens the run to the epochs that fit after its first epoch, and stops before one that would not.
 
     After the first epoch this process trains, it estimates an epoch's time
-    without the first batches' compilation (the time of the epoch, less what
-    its first training and first validation batch took beyond a typical
-    one) and, when fewer than the planned `epochs` fit in what is left of
-    `seconds`, calls `shorten(epochs)` once with the number that fits, so
-    the caller can end the learning-rate schedule there and record the new
-    plan. At the end of every epoch it stops training when another epoch,
-    at the last epoch's pace, would end past the limit.
+    without compilation (the epoch's time less what its first training and
+    first validation batch took beyond a typical one) and, when fewer than
+    the planned `epochs` fit in what is left of `seconds` (less one more
+    compilation of the training step, which a shortened schedule needs),
+    calls `shorten(epochs)` once with the number that fits, so the caller
+    can end the learning-rate schedule there and record the new plan. At the
+    end of every epoch it stops training when another epoch, at the last
+    epoch's pace, would end past the limit.
 
     Args:
         seconds: the limit, counted from the start of `fit`.
         epochs: the planned number of epochs.
-        shorten: `shorten(epochs)`, called at most once, or `None` when the
-            plan is already made (a resumed run).
+        shorten: `shorten(epochs) -> bool`, called at most once; whether it
+            also shortened the learning-rate schedule. `None` when the plan
+            is already made (a resumed run).
         clock: a function returning seconds; `time.monotonic` by default.
         verbose: whether to print what it decides.
     """
@@ -148,33 +150,33 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.clock()
-        pace = self.epoch_seconds(now)
+        compiling = _first_batch_excess(self.epoch_start, self.batch_ends)
+        pace = now - self.epoch_start - compiling - _first_batch_excess(self.test_start, self.test_batch_ends)
         left = self.seconds - (now - self.start)
         if self.shorten is not None:
-            fitting = epoch + 1 + max(int(left // pace), 0) if pace > 0 else self.epochs
+            fitting = epoch + 1 + max(int((left - compiling) // pace), 0) if pace > 0 else self.epochs
             shorten, self.shorten = self.shorten, None
             if fitting < self.epochs:
+                planned, self.epochs = self.epochs, fitting
+                schedule = ", and its cosine schedule with it" if shorten(fitting) else ""
                 self.say(
-                    f"training.time_limit: {fitting} of the {self.epochs} epochs fit in {self.seconds:g} s at {pace:.1f} s an epoch; "
-                    "the run and its learning-rate schedule now end there."
+                    f"training.time_limit: {fitting} of the {planned} epochs fit in {self.seconds:g} s at {pace:.1f} s an epoch; "
+                    f"the run now ends there{schedule}."
                 )
-                self.epochs = fitting
-                shorten(fitting)
         if epoch + 1 >= self.epochs:
             self.model.stop_training = True
         elif pace > left:
             self.say(f"training.time_limit: stopped after epoch {epoch + 1} of {self.epochs}: another would end past {self.seconds:g} s.")
             self.model.stop_training = True
 
-    def epoch_seconds(self, now):
-        """The epoch just ended's seconds, less the first training and validation batches' excess over a typical batch (compilation)."""
-        seconds = now - self.epoch_start
-        for begin, ends in ((self.epoch_start, self.batch_ends), (self.test_start, self.test_batch_ends)):
-            if begin is not None and len(ends) > 2:
-                typical = (ends[-1] - ends[0]) / (len(ends) - 1)
-                seconds -= max(ends[0] - begin - typical, 0.0)
-        return seconds
-
     def say(self, message):
         if self.verbose:
             print(message, flush=True)
+
+
+def _first_batch_excess(begin, ends):
+    """How much longer than a typical batch the first batch after `begin` took (its compilation); 0 with under 3 batches."""
+    if begin is None or len(ends) < 3:
+        return 0.0
+    typical = (ends[-1] - ends[0]) / (len(ends) - 1)
+    return max(ends[0] - begin - typical, 0.0)

@@ -79,11 +79,14 @@ def fit(
             the first epoch, the run is shortened to the epochs that fit at
             that epoch's pace (compilation left out), a cosine schedule with
             it (so the learning rate still decays to 0 at its end), and the
-            shortened length is kept in `time_limit.json` for a resumed run;
-            training also stops before an epoch that would end past the
-            limit (`keras_fer.training.callbacks.TimeLimit`). What happens
-            before `fit` (loading data, a teacher's predictions) and the
-            report after it do not count.
+            shortened length is kept in `time_limit.json`, which a resumed
+            run keeps to (with any limit, or none); training also stops
+            before an epoch that would end past the limit
+            (`keras_fer.training.callbacks.TimeLimit`). The first epoch
+            always runs whole, under the planned schedule: a run cut to its
+            warm-up epochs never decays. What happens before `fit` (loading
+            data, a teacher's predictions) and the report after it do not
+            count.
         recalibrate_batch_norm: before each validation, re-estimate the
             batch-normalization statistics on this many training batches
             (the same shuffled, unaugmented ones each time) with
@@ -130,8 +133,8 @@ def fit(
     # Padded validation batches (see `data_parallel_devices`) carry weights 0 for the padding: the
     # loss and the metrics weigh by them. Training batches carry none, so training is unchanged.
     padding = {"reduction": "mean_with_sample_weight"} if devices > 1 else {}
-    planned_epochs = _time_plan(run_dir) if time_limit is not None else None
-    epochs = min(epochs, planned_epochs or epochs)  # a resumed run keeps the length its time limit set
+    planned_epochs = _time_plan(run_dir)
+    epochs = min(epochs, planned_epochs or epochs)  # a resumed run keeps the length a time limit set, with or without the limit
     model.compile(
         make_optimizer(**(optimizer or {}), epochs=epochs, steps_per_epoch=steps_per_epoch),
         ClassBalancedLoss(train.class_counts, **(loss or {}), **padding),
@@ -179,8 +182,10 @@ def _time_limit(model, run_dir, seconds, epochs, planned_epochs, steps_per_epoch
     def shorten(fitting):
         with atomic_write(Path(run_dir) / TIME_PLAN_FILE) as file:
             json.dump({"epochs": fitting, "planned_epochs": epochs, "time_limit": seconds}, file)
-        if shorten_schedule(model.optimizer, fitting, steps_per_epoch):
-            model.make_train_function(force=True)  # the traced step holds the schedule's length as a constant
+        if not shorten_schedule(model.optimizer, fitting, steps_per_epoch):
+            return False
+        model.make_train_function(force=True)  # the traced step holds the schedule's length as a constant
+        return True
 
     return TimeLimit(seconds, epochs, None if planned_epochs else shorten, verbose=bool(verbose))
 

@@ -166,7 +166,7 @@ def _in_use(run_dir, owner):
 
 
 def is_resumable(path, config):
-    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings and backend aside.
+    """Whether `path` holds an unfinished run (no report yet) of the same `config`, output settings, backend and time limit aside.
 
     The saved config is read through `config_from_dict`, so a run started by
     an older keras-fer, whose `config.yaml` lacks keys added since (with
@@ -184,6 +184,7 @@ def is_resumable(path, config):
         values.get("output", {}).pop("overwrite", None)
         values.get("output", {}).pop("path", None)
         values.get("training", {}).pop("backend", None)  # any backend continues the run: weights and optimizer state load on each
+        values.get("training", {}).pop("time_limit", None)  # a limit is the call's, not the run's: time_limit.json keeps its plan
     return ours == theirs
 
 
