@@ -1,16 +1,16 @@
 """`training.time_limit`: a run shortened to the epochs that fit, its cosine schedule with it, on a clock the tests control."""
 
-import csv
 import importlib
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from keras_fer.data import FERDataset
 from keras_fer.training import fit, load_config, train
 from keras_fer.training.callbacks import TimeLimit
-from tests.testing import tiny_resnet
+from tests.testing import history_epochs, tiny_resnet
 
 fit_module = importlib.import_module("keras_fer.training.fit")  # `keras_fer.training.fit` is also the function
 CLASSES = ("a", "b", "c")
@@ -99,22 +99,19 @@ class OneSecondSteps(TimeLimit):
         super().on_train_batch_end(batch, logs)
 
 
-class WeightSteps:
+class WeightSteps(keras.callbacks.Callback):
     """Records the largest change of any trainable weight in each training step."""
 
     def __init__(self):
-        import keras
-
-        class Callback(keras.callbacks.Callback):
-            def on_train_batch_begin(inner, batch, logs=None):
-                inner.before = [weight.numpy().copy() for weight in inner.model.trainable_weights]
-
-            def on_train_batch_end(inner, batch, logs=None):
-                after = [weight.numpy() for weight in inner.model.trainable_weights]
-                self.changes.append(max(float(np.abs(a - b).max()) for a, b in zip(after, inner.before)))
-
+        super().__init__()
         self.changes = []
-        self.callback = Callback()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.before = [weight.numpy().copy() for weight in self.model.trainable_weights]
+
+    def on_train_batch_end(self, batch, logs=None):
+        after = [weight.numpy() for weight in self.model.trainable_weights]
+        self.changes.append(max(float(np.abs(a - b).max()) for a, b in zip(after, self.before)))
 
 
 def fit_tiny(run_dir, monkeypatch, epochs, time_limit, verbose=0):
@@ -123,7 +120,7 @@ def fit_tiny(run_dir, monkeypatch, epochs, time_limit, verbose=0):
     images, labels = rng.integers(0, 256, (24, 16, 16, 1), dtype="uint8"), np.arange(24) % 3
     steps = WeightSteps()
     callbacks = fit_module._callbacks
-    monkeypatch.setattr(fit_module, "_callbacks", lambda *args, **kwargs: [*callbacks(*args, **kwargs), steps.callback])
+    monkeypatch.setattr(fit_module, "_callbacks", lambda *args, **kwargs: [*callbacks(*args, **kwargs), steps])
     monkeypatch.setattr(fit_module, "TimeLimit", OneSecondSteps)
     fit(
         tiny_resnet(),
@@ -137,8 +134,7 @@ def fit_tiny(run_dir, monkeypatch, epochs, time_limit, verbose=0):
         time_limit=time_limit,
         verbose=verbose,
     )
-    with open(run_dir / "history.csv", newline="") as file:
-        return [int(row["epoch"]) for row in csv.DictReader(file)], steps.changes
+    return history_epochs(run_dir), steps.changes
 
 
 def test_a_shortened_run_ends_its_cosine_schedule_in_the_compiled_step(tmp_path, monkeypatch, capsys):
