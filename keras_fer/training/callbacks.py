@@ -122,6 +122,16 @@ class TimeLimit(keras.callbacks.Callback):
             is already made (a resumed run).
         clock: a function returning seconds; `time.monotonic` by default.
         verbose: whether to print what it decides.
+
+    Example (what `keras_fer.training.fit(..., time_limit=540)` does, and
+    `keras-fer train --time-limit 540`):
+
+    ```python
+    def shorten(epochs):  # end a cosine schedule after `epochs`, retrace the step
+        return shorten_schedule(model.optimizer, epochs, steps_per_epoch) and bool(model.make_train_function(force=True))
+
+    model.fit(batches, epochs=40, callbacks=[TimeLimit(540, 40, shorten)])
+    ```
     """
 
     def __init__(self, seconds, epochs, shorten=None, clock=None, verbose=True):
