@@ -119,6 +119,36 @@ def test_every_model_format_loads(model_file, tflite_file, tmp_path):
         np.testing.assert_allclose(classifier(face), expected, atol=1e-4)
 
 
+def test_a_model_saved_in_mixed_precision_answers_in_float32_and_its_file_is_left_alone(tmp_path, monkeypatch):
+    import keras
+
+    from keras_fer.models import from_preset
+    from keras_fer.models.loading import float32_copy
+    from keras_fer.training import evaluate_command
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")  # as `model.save` of a model built for training.mixed_precision keeps it
+    try:
+        model = from_preset("tiny", seed=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = tmp_path / "mixed.keras"
+    model.save(path)
+    digest = file_sha256(path)
+    faces = np.random.default_rng(2).integers(0, 256, (8, 32, 32, 1), dtype="uint8")
+    in_float32 = float32_copy(model).predict(faces.astype("float32"), verbose=0)
+    assert np.abs(model.predict(faces.astype("float32"), verbose=0) - in_float32).max() > 1e-4  # bfloat16's answers differ
+    classifier = load_classifier(path)
+    np.testing.assert_allclose(classifier(faces), in_float32, atol=1e-6)
+    np.testing.assert_allclose(Recognizer(model=path).predict_faces(faces), in_float32, atol=1e-6)
+    assert {layer.compute_dtype for layer in classifier.model.layers} == {"float32"}
+    evaluated = []
+    monkeypatch.setattr(evaluate_command, "write_report", lambda model, *rest: evaluated.append(model) or {})
+    evaluate_command.evaluate_run(path, config="synthetic", output=tmp_path / "report")
+    assert {layer.compute_dtype for layer in evaluated[0].layers} == {"float32"}
+    assert file_sha256(path) == digest
+
+
 def test_bad_inputs_are_clear_errors(model_file, tmp_path):
     recognizer = Recognizer.from_file(model_file, detector=BoxDetector([]))
     with pytest.raises(ValueError, match="nothing.jpg is not a readable image"):

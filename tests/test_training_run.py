@@ -17,7 +17,7 @@ from keras_fer.cli import main
 from keras_fer.data import FERDataset
 from keras_fer.layers import CBAMBlock
 from keras_fer.models import crop_spatial_kernels
-from keras_fer.training import load_config, train
+from keras_fer.training import fit, load_config, train
 from keras_fer.training.run import build_model
 from tests.testing import RUN_FILES, SMALL, history_epochs, training_split_of
 
@@ -140,12 +140,18 @@ def test_a_directory_in_training_is_never_overwritten_and_default_paths_pass_it(
 
 
 @pytest.mark.slow
-def test_mixed_bfloat16_trains_and_saves(tmp_path):
+def test_mixed_bfloat16_trains_and_saves_a_float32_model(tmp_path, monkeypatch):
+    from keras_fer.training import run
+
+    trained = []
+    monkeypatch.setattr(run, "fit", lambda model, *rest, **keywords: trained.append(model) or fit(model, *rest, **keywords))
     config = load_config("synthetic", [*SMALL, "training.epochs=1", "training.mixed_precision=mixed_bfloat16", f"output.path={tmp_path}"])
     run_dir, report = train(config, verbose=0)
-    model = keras.models.load_model(run_dir / "model.keras")
-    assert model.get_layer("stage1_block1_conv1_conv").compute_dtype == "bfloat16"
-    assert model.get_layer("probabilities").compute_dtype == "float32"
+    assert trained[0].get_layer("stage1_block1_conv1_conv").compute_dtype == "bfloat16"
+    assert trained[0].get_layer("probabilities").compute_dtype == "float32"
+    model = keras.models.load_model(run_dir / "model.keras")  # the inference file: float32, as its exports
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), trained[0].get_weights()))
     assert keras.config.dtype_policy().name == "float32"
     assert 0 <= report["accuracy"] <= 1
 

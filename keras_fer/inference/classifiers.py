@@ -40,9 +40,9 @@ class Classifier:
     def model(self):
         """The Keras model (explanations need it), read from `keras_path` at first use; `None` without one."""
         if self._model is None and self.keras_path is not None:
-            from keras_fer.models.loading import load_model_file
+            from keras_fer.models.loading import float32_copy, load_model_file
 
-            self._model = load_model_file(self.keras_path)
+            self._model = float32_copy(load_model_file(self.keras_path))
         return self._model
 
     @model.setter
@@ -138,9 +138,9 @@ def runs_on_litert(model: str | Path | None = None, runtime: str | None = None) 
 
 
 def _keras(path):
-    from keras_fer.models.loading import load_model_file
+    from keras_fer.models.loading import float32_copy, load_model_file
 
-    model = load_model_file(path)
+    model = float32_copy(load_model_file(path))  # a model saved in mixed precision answers as its exports do
     names = _labels(path.parent, model.output_shape[-1]) or class_names_for(model.output_shape[-1])
     return Classifier(lambda faces: model.predict_on_batch(faces.astype("float32")), model.input_shape[1:], names, path, model, keras_path=path)
 

@@ -47,12 +47,13 @@ def _problem(path):
 def float32_copy(model):
     """`model` itself when every layer computes in float32, else a copy that does, with the same weights.
 
-    A model trained under a mixed-precision policy (`training.mixed_precision`)
-    is saved with it, and runs in bfloat16 or float16 when loaded. TFLite has
-    no bfloat16 kernels, and CPUs without bfloat16 units emulate it; the
-    exports take this copy. Its weights are the model's (mixed precision
-    keeps them in float32), so it differs only by the rounding the model's
-    lower-precision computation did.
+    A model built under a mixed-precision policy (`training.mixed_precision`)
+    is saved with it by `model.save` and runs in bfloat16 or float16 when
+    loaded. TFLite has no bfloat16 kernels, and CPUs without bfloat16 units
+    emulate it: the exports, `Recognizer` and `keras-fer evaluate` take this
+    copy, and a run's final `model.keras` is one (`save_for_inference`). Its
+    weights are the model's (mixed precision keeps them in float32), so it
+    differs only by the rounding the model's lower-precision computation did.
 
     Example:
 
@@ -61,12 +62,21 @@ def float32_copy(model):
     float32_copy(model).predict(faces)  # the same weights, computed in float32
     ```
     """
-    config = keras.saving.serialize_keras_object(model)
-    if not _float32_policies(config):
-        return model
-    copy = keras.saving.deserialize_keras_object(config)
-    copy.set_weights(model.get_weights())
-    return copy
+    config = model.get_config()
+    return _from_config(model, config) if _float32_policies(config) else model
+
+
+def float32_clone(model):
+    """A new, uncompiled model like `model`, with its weights, every layer computing in float32 (`float32_copy`)."""
+    config = model.get_config()
+    _float32_policies(config)
+    return _from_config(model, config)
+
+
+def _from_config(model, config):
+    clone = model.__class__.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _float32_policies(config):

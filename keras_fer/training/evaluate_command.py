@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from keras_fer.files import first_missing
-from keras_fer.models.loading import load_model_file
+from keras_fer.models.loading import float32_copy, load_model_file
 from keras_fer.models.tta import check_shift
 from keras_fer.training.config import load_config
 from keras_fer.training.report import write_report
@@ -45,7 +45,7 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     split = split or resolved.data.validation_split
     name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}{f'-shift{shift}' if shift else ''}"
     output = Path(output) if output else (run_dir / name if run_dir else model_path.with_name(f"{model_path.stem}-{name}"))
-    loaded = load_model_file(model_path)
+    loaded = float32_copy(load_model_file(model_path))  # as predictions and exports compute
     height, width, channels = loaded.input_shape[1:]
     check_shift(shift, (height, width))
     created = first_missing(output)

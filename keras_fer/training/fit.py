@@ -13,6 +13,7 @@ from keras_fer.backend import default_jit_compile
 from keras_fer.data.augment import augmentation as default_augmentation
 from keras_fer.files import atomic_path, atomic_write
 from keras_fer.losses import ClassBalancedLoss
+from keras_fer.models.loading import float32_clone
 from keras_fer.training.batch_norm import RecalibrateBatchNorm
 from keras_fer.training.callbacks import ModelFileCheckpoint, StopOnNonFiniteLoss, SwapBack, TimeLimit, WorkerBackupAndRestore
 from keras_fer.training.metrics import BalancedAccuracy, MacroF1
@@ -272,11 +273,14 @@ def _labels_like(train, validation):
 
 
 def save_for_inference(model, path):
-    """Saves `model` as a `.keras` file without optimizer state (a third of the size), replacing `path` whole."""
-    clone = model.__class__.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
+    """Saves `model` as a `.keras` file without optimizer state (a third of the size), replacing `path` whole.
+
+    Mixed precision is a training setting: the file computes in float32
+    (`keras_fer.models.loading.float32_clone`), as the exports do, so its
+    answers do not depend on a CPU's bfloat16 units.
+    """
     with atomic_path(path) as temporary:
-        clone.save(temporary)
+        float32_clone(model).save(temporary)
 
 
 def _callbacks(run_dir, monitor, early_stopping_patience, tensorboard, ema=False, backup_dir=None, write_backup=True):
