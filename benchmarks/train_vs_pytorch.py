@@ -5,10 +5,13 @@ BasicBlocks with CBAM, RUL's `mu` / `log_var` heads, uncertainty mixing, the
 class-weighted loss against the mixed target, Adam) and the same number of
 trainable parameters, asserted. For each Keras backend installed (TensorFlow
 with and without XLA, JAX, torch), one child process trains keras-fer's
-model with `model.fit` and the twin eagerly, in NCHW and channels-last, in
+model with `model.fit` and the twin eagerly, in NCHW and channels-last, of
+each variant (`full`, the preset; `plain`, without CBAM and mixing), in
 turns (`--rounds` rounds of `--steps` timed batches each, the first batch
 of each turn not counted), on random 48x48x1 pixels, batch 64; the ratio is
-keras-fer's median img/s over the twin's, from the same process.
+keras-fer's median img/s over the twin's, from the same process. With both
+variants, a second table gives what CBAM and mixing cost each framework:
+its full step's time over its plain step's.
 
 `--mixed-precision mixed_bfloat16` trains both in bfloat16 with float32
 weights: keras-fer under that Keras dtype policy, the twin's forward pass
@@ -35,6 +38,7 @@ import time
 
 import numpy as np
 from machine import describe
+from parameter_counts import trainable_parameters
 
 BACKENDS = (("tensorflow", True), ("tensorflow", False), ("jax", True), ("torch", False))
 VARIANTS = {"full": {}, "plain": {"attention": None, "uncertainty_mixing": False}}
@@ -134,47 +138,68 @@ def torch_step(model, optimizer, images, targets, bfloat16=False):
     optimizer.step()
 
 
-def child(variant, xla, rounds, steps, batch_size, precision=None):
-    """Times keras-fer and the twin in turns in this process; prints one JSON line."""
+def child(variants, xla, rounds, steps, batch_size, precision=None):
+    """Times keras-fer and the twin of each variant in turns in this process; prints one JSON line."""
     import keras
-    import torch
 
     if precision:
         keras.config.set_dtype_policy(precision)
     sys.path.insert(0, os.path.dirname(__file__))
     from train_throughput import BatchTimer, random_batches
 
+    contenders = {variant: contestants(variant, xla) for variant in variants}
+    batches = {variant: random_batches(model, batch_size) for variant, (model, _) in contenders.items()}
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (batch_size, 1, 48, 48)).astype("float32")
+    labels = rng.integers(0, 7, batch_size)
+    seconds = {variant: {"keras": [], "eager": [], "channels_last": []} for variant in variants}
+    for _ in range(rounds):
+        for variant, (model, twins) in contenders.items():
+            timer = BatchTimer()
+            model.fit(batches[variant], steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+            seconds[variant]["keras"] += timer.seconds[1:]
+            for layout, (network, optimizer, memory_format) in twins.items():
+                seconds[variant][layout] += time_twin(network, optimizer, memory_format, images, labels, steps, precision == "mixed_bfloat16")
+    speeds = {variant: {name: batch_size / float(np.median(values)) for name, values in times.items()} for variant, times in seconds.items()}
+    for variant, (model, _) in contenders.items():
+        speeds[variant]["parameters"] = trainable_parameters(model)
+    import torch
+
+    print(json.dumps({"torch": torch.__version__, **speeds}), flush=True)
+
+
+def contestants(variant, xla):
+    """keras-fer's model of `variant`, compiled, and its twins in NCHW and channels-last, each with its optimizer."""
+    import torch
+
     from keras_fer.losses import ClassBalancedLoss
     from keras_fer.models import from_preset
 
     model = from_preset("fer2013", **VARIANTS[variant])
     model.compile("adam", ClassBalancedLoss([100] * 7), jit_compile=xla)
-    keras_parameters = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
     twins = {}
     for layout in ("eager", "channels_last"):
         network = twin(attention=variant == "full", mixing=variant == "full")
         torch_parameters = sum(parameter.numel() for parameter in network.parameters())
-        assert torch_parameters == keras_parameters, (torch_parameters, keras_parameters)
+        assert torch_parameters == trainable_parameters(model), (torch_parameters, trainable_parameters(model))
         memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
         twins[layout] = (network.to(memory_format=memory_format).train(), torch.optim.Adam(network.parameters(), 1e-3), memory_format)
-    rng = np.random.default_rng(0)
-    images = torch.tensor(rng.uniform(0, 255, (batch_size, 1, 48, 48)).astype("float32"))
-    targets = torch.nn.functional.one_hot(torch.tensor(rng.integers(0, 7, batch_size)), 7).float()
-    dataset = random_batches(model, batch_size)
-    seconds = {"keras": [], "eager": [], "channels_last": []}
-    for _ in range(rounds):
-        timer = BatchTimer()
-        model.fit(dataset, steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
-        seconds["keras"] += timer.seconds[1:]
-        for layout, (network, optimizer, memory_format) in twins.items():
-            batch = images.contiguous(memory_format=memory_format)
-            for step in range(steps + 1):
-                start = time.perf_counter()
-                torch_step(network, optimizer, batch, targets, bfloat16=precision == "mixed_bfloat16")
-                if step:
-                    seconds[layout].append(time.perf_counter() - start)
-    speeds = {name: batch_size / float(np.median(values)) for name, values in seconds.items()}
-    print(json.dumps({"parameters": keras_parameters, "torch": torch.__version__, **speeds}), flush=True)
+    return model, twins
+
+
+def time_twin(network, optimizer, memory_format, images, labels, steps, bfloat16):
+    """Seconds of `steps` training steps of the twin, after one that is not counted."""
+    import torch
+
+    batch = torch.tensor(images).contiguous(memory_format=memory_format)
+    targets = torch.nn.functional.one_hot(torch.tensor(labels), 7).float()
+    seconds = []
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        torch_step(network, optimizer, batch, targets, bfloat16=bfloat16)
+        if step:
+            seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def failure(result):
@@ -195,34 +220,48 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mixed-precision", choices=("mixed_bfloat16",), help="train both in bfloat16 (default: float32)")
-    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "XLA"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("VARIANTS", "XLA"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        variant, xla = arguments.child[0], arguments.child[1] == "on"
-        return child(variant, xla, arguments.rounds, arguments.steps, arguments.batch_size, arguments.mixed_precision)
+        variants, xla = arguments.child[0].split(","), arguments.child[1] == "on"
+        return child(variants, xla, arguments.rounds, arguments.steps, arguments.batch_size, arguments.mixed_precision)
     precision = arguments.mixed_precision or "float32"
     print(f"{describe()}, batch {arguments.batch_size}, {precision}")
     print("| variant | keras-fer backend | XLA | params | keras-fer img/s | PyTorch eager img/s | ratio | PyTorch channels-last img/s | ratio |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for variant in arguments.variants:
-        for backend, xla in BACKENDS:
-            if backend not in arguments.backends or importlib.util.find_spec(backend) is None:
-                continue
-            command = [sys.executable, __file__, "--child", variant, "on" if xla else "off"]
-            command += ["--rounds", str(arguments.rounds), "--steps", str(arguments.steps), "--batch-size", str(arguments.batch_size)]
-            command += ["--mixed-precision", arguments.mixed_precision] if arguments.mixed_precision else []
-            environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            result = subprocess.run(command, capture_output=True, text=True, env=environment)
-            if result.returncode != 0:
-                print(f"| {variant} | {backend} | {'on' if xla else 'off'} | failed: {failure(result)} |", flush=True)
-                continue
-            speeds = json.loads(result.stdout.strip().splitlines()[-1])
-            print(
-                f"| {variant} | {backend} | {'on' if xla else 'off'} | {speeds['parameters']:,} | {speeds['keras']:.1f} | "
-                f"{speeds['eager']:.1f} | {speeds['keras'] / speeds['eager']:.2f}x | "
-                f"{speeds['channels_last']:.1f} | {speeds['keras'] / speeds['channels_last']:.2f}x |",
-                flush=True,
-            )
+    costs = []
+    for backend, xla in BACKENDS:
+        if backend not in arguments.backends or importlib.util.find_spec(backend) is None:
+            continue
+        command = [sys.executable, __file__, "--child", ",".join(arguments.variants), "on" if xla else "off"]
+        command += ["--rounds", str(arguments.rounds), "--steps", str(arguments.steps), "--batch-size", str(arguments.batch_size)]
+        command += ["--mixed-precision", arguments.mixed_precision] if arguments.mixed_precision else []
+        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        result = subprocess.run(command, capture_output=True, text=True, env=environment)
+        if result.returncode != 0:
+            print(f"| {', '.join(arguments.variants)} | {backend} | {'on' if xla else 'off'} | failed: {failure(result)} |", flush=True)
+            continue
+        speeds = json.loads(result.stdout.strip().splitlines()[-1])
+        for variant in arguments.variants:
+            print(row(variant, backend, xla, speeds[variant]), flush=True)
+        if {"full", "plain"} <= set(arguments.variants):
+            costs.append((backend, xla, speeds["full"], speeds["plain"]))
+    if costs:
+        print("\nCBAM + mixing: the full step's time over the plain step's, each framework against itself, from the same process")
+        print("| keras-fer backend | XLA | keras-fer | PyTorch eager | PyTorch channels-last |")
+        print("|---|---|---:|---:|---:|")
+        for backend, xla, full, plain in costs:
+            ratios = " | ".join(f"{plain[name] / full[name]:.2f}x" for name in ("keras", "eager", "channels_last"))
+            print(f"| {backend} | {'on' if xla else 'off'} | {ratios} |")
+
+
+def row(variant, backend, xla, speeds):
+    """One line of the table: keras-fer's img/s and its ratio to each form of the twin."""
+    return (
+        f"| {variant} | {backend} | {'on' if xla else 'off'} | {speeds['parameters']:,} | {speeds['keras']:.1f} | "
+        f"{speeds['eager']:.1f} | {speeds['keras'] / speeds['eager']:.2f}x | "
+        f"{speeds['channels_last']:.1f} | {speeds['keras'] / speeds['channels_last']:.2f}x |"
+    )
 
 
 if __name__ == "__main__":
