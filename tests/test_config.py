@@ -2,6 +2,7 @@ import pytest
 import yaml
 
 from keras_fer.training import Config, config_to_dict, load_config, preset_names, write_config
+from keras_fer.training.config import load_yaml
 
 
 def test_shipped_presets_load_and_round_trip(tmp_path):
@@ -53,6 +54,28 @@ def test_one_entry_of_a_mapping_can_be_set_keeping_the_others(tmp_path):
 
 def test_integers_are_accepted_for_floats():
     assert load_config("synthetic", ["optimizer.learning_rate=1"]).optimizer.learning_rate == 1.0
+
+
+def test_floats_written_with_an_exponent_and_no_dot_are_numbers(tmp_path):
+    assert load_config("synthetic", ["optimizer.learning_rate=1e-3"]).optimizer.learning_rate == 0.001  # PyYAML alone: the string '1e-3'
+    (tmp_path / "recipe.yaml").write_text("optimizer:\n  learning_rate: 5E-4\n  weight_decay: 1e-2\ntraining:\n  epochs: 3\n")
+    config = load_config(tmp_path / "recipe.yaml")
+    assert (config.optimizer.learning_rate, config.optimizer.weight_decay, config.training.epochs) == (0.0005, 0.01, 3)
+    with pytest.raises(ValueError, match="must be float. Received: '1e-3' \\(str\\)"):
+        load_config("synthetic", ["optimizer.learning_rate='1e-3'"])  # quoted: a string, as YAML says
+    with pytest.raises(ValueError, match="must be a finite number. Received: inf"):
+        load_config("synthetic", ["optimizer.learning_rate=1e400"])
+
+
+def test_a_key_written_twice_is_an_error_naming_its_line(tmp_path):
+    (tmp_path / "twice.yaml").write_text("training:\n  epochs: 3\n  batch_size: 16\ntraining:\n  seed: 7\n")
+    with pytest.raises(ValueError, match="twice.yaml is not valid YAML: line 4, column 1: found the key 'training' a second time"):
+        load_config(tmp_path / "twice.yaml")  # PyYAML alone keeps the second and drops epochs and batch_size
+    (tmp_path / "entry.yaml").write_text("training:\n  epochs: 3\n  epochs: 4\n")
+    with pytest.raises(ValueError, match="line 3, column 3: found the key 'epochs' a second time"):
+        load_config(tmp_path / "entry.yaml")
+    merged = load_yaml("defaults: &d {epochs: 3, seed: 1}\ntraining:\n  <<: *d\n  epochs: 4\n")
+    assert merged["training"] == {"epochs": 4, "seed": 1}  # a merged key may still be overridden: not a duplicate
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,9 @@ def test_cells_are_the_grid_seed_by_seed(tmp_path):
         ({"evaluate": {"x": {"dataset": "synthetic", "split": "val", "colour": 1}}}, "evaluate `x`: unknown key\\(s\\) \\['colour'\\]"),
         ({"comparisons": [["full", "nothing"]]}, "each comparison must be \\[variant, baseline\\]"),
         ({"epochs": 3}, "unknown key\\(s\\) \\['epochs'\\]"),
+        ({"evaluate": {"x": {"dataset": "imagenet", "split": "val"}}}, "study.yaml: evaluate `x`: unknown dataset. Valid datasets: \\['affectnet'"),
+        ({"evaluate": {"x": {"dataset": "synthetic", "split": "val", "options": {"label_mode": "x"}}}}, "evaluate `x`: `options` must map options"),
+        ({"evaluate": {"x": {"dataset": "synthetic", "split": "val", "on_error": "ignore"}}}, "evaluate `x`: `on_error` must be one of"),
     ],
 )
 def test_bad_studies_are_clear_errors(tmp_path, changes, message):
@@ -91,6 +94,13 @@ def test_missing_study_and_bad_overrides_are_clear_errors(tmp_path):
         load_study(tmp_path / "nope.yaml")
     with pytest.raises(ValueError, match="evaluate.<label set>.<key>=value"):
         load_study(_write_study(tmp_path), ["evaluate.other.path=x"])
+    with pytest.raises(ValueError, match="--set evaluate.synthetic.path=\\[1,: the value is not valid YAML: line 1"):
+        load_study(_write_study(tmp_path), ["evaluate.synthetic.path=[1,"])
+    with pytest.raises(ValueError, match="evaluate `synthetic`: unknown dataset"):
+        load_study(_write_study(tmp_path), ["evaluate.synthetic.dataset=imagenet"])
+    (tmp_path / "twice.yaml").write_text(_write_study(tmp_path).read_text() + "seeds: [1]\n")
+    with pytest.raises(ValueError, match="twice.yaml is not valid YAML: line \\d+, column 1: found the key 'seeds' a second time"):
+        load_study(tmp_path / "twice.yaml")
 
 
 def test_shipped_studies_resolve():

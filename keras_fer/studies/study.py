@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from keras_fer.data.dataset import read_text
-from keras_fer.training.config import SECTIONS, load_config, yaml_problem
+from keras_fer.data.dataset import ON_ERROR, read_text
+from keras_fer.data.registry import DATASETS
+from keras_fer.training.config import SECTIONS, load_config, load_yaml, yaml_problem
 from keras_fer.validation import is_int, is_number
 
 STUDY_KEYS = ("name", "description", "extends", "base", "set", "variants", "seeds", "noise", "train_labels", "evaluate", "comparisons")
@@ -120,6 +121,8 @@ def load_study(source, overrides=(), variants=None, seeds=None):
             _override_evaluate(evaluate, override)
         else:
             cell_overrides.append(override)
+    for label_set, data in evaluate.items():
+        _check_evaluation_data(data, f"{where}: evaluate `{label_set}`")
     variants = _subset(_variants(values["variants"], where), variants, "variants", where)
     study = Study(
         name=str(values.get("name") or name),
@@ -180,7 +183,7 @@ def _read(source):
 
 def _parse(text, source):
     try:
-        values = yaml.safe_load(text)
+        values = load_yaml(text)
     except yaml.YAMLError as error:
         raise ValueError(f"Study {source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(values, dict):
@@ -242,13 +245,29 @@ def _evaluate_sets(evaluate, where):
     return sets
 
 
+def _check_evaluation_data(data, where):
+    """Fails before anything trains unless `data` names a dataset keras-fer reads, with its options."""
+    dataset = data["dataset"]
+    if dataset not in DATASETS:
+        raise ValueError(f"{where}: unknown dataset. Valid datasets: {sorted(DATASETS)}. Received: dataset={dataset!r}")
+    options = data.get("options") or {}
+    unknown = sorted(set(options) - set(DATASETS[dataset].options)) if isinstance(options, dict) else options
+    if unknown:
+        raise ValueError(f"{where}: `options` must map options of dataset {dataset!r} ({DATASETS[dataset].options}). Received: {unknown!r}")
+    if data.get("on_error", "raise") not in ON_ERROR:
+        raise ValueError(f"{where}: `on_error` must be one of {ON_ERROR}. Received: {data['on_error']!r}")
+
+
 def _override_evaluate(evaluate, override):
     key, separator, text = override.partition("=")
     parts = key.split(".")
     if not separator or len(parts) != 3 or parts[1] not in evaluate:
         raise ValueError(f"--set {override}: expected evaluate.<label set>.<key>=value with a label set of {sorted(evaluate)}")
     _check_keys({parts[2]: None}, EVALUATE_KEYS, f"--set evaluate.{parts[1]}")
-    evaluate[parts[1]][parts[2]] = yaml.safe_load(text)
+    try:
+        evaluate[parts[1]][parts[2]] = load_yaml(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"--set {override}: the value is not valid YAML: {yaml_problem(error)}") from None
 
 
 def _comparisons(comparisons, variants, where):

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import inspect
 import math
+import re
 import typing
 from importlib import resources
 from pathlib import Path
@@ -219,7 +220,7 @@ def load_config(source="synthetic", overrides=()):
     """
     text, name = _read_source(source)
     try:
-        values = yaml.safe_load(text) or {}
+        values = load_yaml(text) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(values, dict):
@@ -271,6 +272,47 @@ def check_model_file(key, path, suffixes=(".keras",), alternative=""):
         raise ValueError(f"{key}: {path} does not exist")
 
 
+def load_yaml(text):
+    """The value of YAML `text`, as `yaml.safe_load` reads it but for two things people trip on.
+
+    Floats are YAML 1.2's: `1e-3` is a number, where PyYAML (YAML 1.1) reads
+    a string unless it is written `1.0e-3`. A mapping that names a key twice
+    is an error (`yaml.YAMLError`), where PyYAML keeps the last and silently
+    drops the first, a whole section of a config if it is written twice.
+
+    Example:
+
+    >>> load_yaml("learning_rate: 1e-3")
+    {'learning_rate': 0.001}
+    >>> try:
+    ...     load_yaml("training:\\n  epochs: 3\\ntraining:\\n  seed: 7")
+    ... except yaml.YAMLError as error:
+    ...     print(yaml_problem(error))
+    line 3, column 1: found the key 'training' a second time (while constructing a mapping)
+    """
+    return yaml.load(text, Loader=_Loader)  # noqa: S506  a SafeLoader
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            with contextlib.suppress(TypeError):  # an unhashable key: PyYAML's own error follows
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, f"found the key {key!r} a second time", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.2's floats with an exponent and no dot (`1e-3`, `5E4`); the others resolve as before, integers first.
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
 def yaml_problem(error):
     """A `yaml.YAMLError` on one line: where (line and column) and what, as PyYAML spreads it over several.
 
@@ -311,7 +353,7 @@ def _apply_override(values, override):
     _check_keys({section: None}, SECTIONS, "--set")
     _check_keys({name: None}, {field.name for field in dataclasses.fields(SECTIONS[section])}, f"--set {section}")
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError as error:
         raise ValueError(f"--set {override}: the value is not valid YAML: {yaml_problem(error)}") from None
     entries = values.get(section) or {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from keras_fer.files import locked
-from keras_fer.training.config import config_from_dict, config_to_dict
+from keras_fer.training.config import config_from_dict, config_to_dict, load_yaml
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.keras"
@@ -176,7 +176,7 @@ def is_resumable(path, config):
     if config is None or not saved.is_file() or (Path(path) / REPORT_FILE).exists():
         return False
     try:
-        theirs = config_to_dict(config_from_dict(yaml.safe_load(saved.read_text()), source=str(saved)))
+        theirs = config_to_dict(config_from_dict(load_yaml(saved.read_text()), source=str(saved)))
     except (ValueError, TypeError, AttributeError, yaml.YAMLError):
         return False  # not a config this keras-fer reads: not the same run
     ours = config_to_dict(config)
