@@ -114,6 +114,7 @@ def test_docstring_example_value():
         ({"samples_per_class": [1, 2], "beta": -0.1}, r"beta=-0.1"),
         ({"samples_per_class": [1, 2], "weighting": "focal"}, "weighting='focal'"),
         ({"samples_per_class": [1, 2], "gamma": -1}, "gamma=-1"),
+        ({"samples_per_class": [1e-300, 1]}, "class weights that are not finite numbers"),  # were [nan, 0.0]
     ],
 )
 def test_invalid_arguments_raise(arguments, message):
@@ -133,6 +134,21 @@ def test_target_shape_mismatch_raises():
         loss(np.zeros((6, 3)), PROBABILITIES)
 
 
+def test_batch_size_mismatch_raises():
+    with pytest.raises(ValueError, match="the same batch size. Received: y_true.shape=\\(3,\\), y_pred.shape=\\(6, 7\\)"):
+        ClassBalancedLoss(COUNTS)([0, 1, 2], PROBABILITIES)  # broadcast to a number before
+
+
+@pytest.mark.parametrize("label", [7, -1, 2.5])
+def test_a_label_that_is_not_a_class_index_gives_a_nan_loss_not_zero(label):
+    loss = ClassBalancedLoss(COUNTS, reduction=None)
+    labels = np.array([0, 1, 2, 3, 1, label], "float32")
+    values = np.asarray(loss(labels, PROBABILITIES))
+    expected = numpy_categorical_crossentropy(np.eye(7)[LABELS[:5]], PROBABILITIES[:5], numpy_weights(COUNTS, 0.9999, "effective_number"), 0.0)
+    np.testing.assert_allclose(values[:5], expected, rtol=1e-5)
+    assert np.isnan(values[5])  # 7 was an all-zero target (loss 0), 2.5 was read as class 2
+
+
 def test_loss_checks_and_round_trip_keeps_class_weights():
     loss = ClassBalancedLoss(COUNTS, beta=0.99, weighting="inverse_frequency", gamma=1.0, from_logits=True, reduction=None, name="cb")
     logits = RNG.normal(size=(6, 7))
@@ -140,3 +156,15 @@ def test_loss_checks_and_round_trip_keeps_class_weights():
     expected = numpy_categorical_crossentropy(np.eye(7)[LABELS], probabilities, numpy_weights(COUNTS, None, "inverse_frequency"), 1.0)
     restored = run_loss_test(loss, LABELS, logits.astype("float32"), expected)
     assert restored.class_weights == loss.class_weights
+
+
+def test_fit_on_a_label_out_of_range_stops_at_once_naming_the_labels():
+    from keras_fer.training.callbacks import StopOnNonFiniteLoss
+    from tests.testing import tiny_resnet
+
+    model = tiny_resnet()  # 3 classes, mixing heads: its train step turns labels into targets too
+    model.compile("adam", ClassBalancedLoss([5, 5, 5]))
+    images = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 1)).astype("float32")
+    labels = np.array([1, 2, 3, 1, 2, 3, 1, 2])  # 1-based, as RAF-DB's files number them
+    with pytest.raises(ValueError, match="loss became nan at epoch 1, batch 1; .*check that the labels are class indices from 0"):
+        model.fit(images, labels, batch_size=8, epochs=1, verbose=0, callbacks=[StopOnNonFiniteLoss()])

@@ -47,6 +47,12 @@ def test_inference_and_zero_rate_return_inputs():
     np.testing.assert_array_equal(PhiloxDropout(0.0)(x, training=True), x)
 
 
+def test_rate_one_drops_everything_as_keras_dropout_does():
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    np.testing.assert_array_equal(keras.layers.Dropout(1.0)(x, training=True), np.zeros_like(x))
+    np.testing.assert_array_equal(PhiloxDropout(1.0)(x, training=True), np.zeros_like(x))  # TensorFlow's op refused rate 1
+
+
 def test_new_mask_each_call_and_same_masks_for_same_seed():
     x = np.ones((4, 64), "float32")
     first, second = PhiloxDropout(0.5, seed=3), PhiloxDropout(0.5, seed=3)

@@ -129,6 +129,14 @@ def test_invalid_seed_raises(arguments, message):
         UncertaintyMixing(**arguments)
 
 
-def test_mismatched_inputs_raise():
-    with pytest.raises(ValueError, match="two tensors of the same shape"):
-        UncertaintyMixing()([np.zeros((2, 4), "float32"), np.zeros((2, 5), "float32")])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        [np.zeros((2, 4), "float32"), np.zeros((2, 5), "float32")],
+        np.zeros((2, 4), "float32"),  # one tensor: a TypeError before
+        [np.zeros((2, 3, 4), "float32"), np.zeros((2, 3, 4), "float32")],  # 3-D: failed inside the backend before
+    ],
+)
+def test_mismatched_inputs_raise(inputs):
+    with pytest.raises(ValueError, match="two tensors of the same shape \\(batch, dim\\)"):
+        UncertaintyMixing()(inputs, training=True)

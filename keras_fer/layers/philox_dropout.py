@@ -20,7 +20,7 @@ class PhiloxDropout(keras.layers.Dropout):
     `keras.layers.Dropout`.
 
     Args:
-        rate: float in `[0, 1)`, fraction of the inputs to drop.
+        rate: float in `[0, 1]`, fraction of the inputs to drop.
         noise_shape: optional 1-D shape of the binary mask, as in
             `keras.layers.Dropout`.
         seed: optional int, seed of the masks.
@@ -43,7 +43,7 @@ class PhiloxDropout(keras.layers.Dropout):
     """
 
     def call(self, inputs, training=False):
-        if not training or self.rate == 0 or keras.backend.backend() != "tensorflow":
+        if not training or self.rate in (0, 1) or keras.backend.backend() != "tensorflow":  # Keras' own: rate 1 drops everything
             return super().call(inputs, training=training)
         import tensorflow as tf
 

@@ -63,7 +63,8 @@ class UncertaintyMixing(keras.layers.Layer):
         self._partner = None
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or tuple(input_shape[0]) != tuple(input_shape[1]):
+        pair = len(input_shape) == 2 and all(isinstance(shape, (list, tuple)) and len(shape) == 2 for shape in input_shape)
+        if not pair or tuple(input_shape[0]) != tuple(input_shape[1]):
             raise ValueError(
                 f"`UncertaintyMixing` expects `[mu, log_var]`, two tensors of the same shape (batch, dim). Received: input_shape={input_shape}"
             )

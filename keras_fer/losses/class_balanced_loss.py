@@ -133,13 +133,20 @@ def class_balanced_weights(samples_per_class, beta=0.9999, weighting="effective_
         raise ValueError(f"`weighting` must be one of {WEIGHTINGS}. Received: weighting={weighting!r}")
     if not is_number(beta, 0) or beta >= 1:
         raise ValueError(f"`beta` must be a number in [0, 1). Received: beta={beta}")
-    if weighting == "effective_number":
-        weights = (1.0 - beta) / (1.0 - np.power(beta, counts))
-    elif weighting == "inverse_frequency":
-        weights = counts.sum() / (len(counts) * counts)
-    else:
-        weights = np.ones_like(counts)
-    return [float(w) for w in weights * len(counts) / weights.sum()]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if weighting == "effective_number":
+            weights = (1.0 - beta) / (1.0 - np.power(beta, counts))
+        elif weighting == "inverse_frequency":
+            weights = counts.sum() / (len(counts) * counts)
+        else:
+            weights = np.ones_like(counts)
+        normalised = weights * len(counts) / weights.sum()
+    if not np.all(np.isfinite(normalised)):
+        raise ValueError(
+            f"`samples_per_class` gives class weights that are not finite numbers (counts too close to 0 for float64). "
+            f"Received: samples_per_class={list(samples_per_class)}"
+        )
+    return [float(w) for w in normalised]
 
 
 def _validated_counts(samples_per_class):

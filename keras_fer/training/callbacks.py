@@ -65,7 +65,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if loss is not None and not np.isfinite(float(loss)):
             raise ValueError(
                 f"The training loss became {float(loss)} at epoch {getattr(self, 'epoch', 0) + 1}, batch {batch + 1}; "
-                "training stopped and the run keeps its last finite epoch. Try a lower optimizer.learning_rate."
+                "training stopped and the run keeps its last finite epoch. Try a lower optimizer.learning_rate, "
+                "and check that the labels are class indices from 0 to the number of classes - 1 (others give a NaN loss)."
             )
 
 
