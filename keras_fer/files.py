@@ -24,6 +24,9 @@ def atomic_path(path):
     `path` as it was before or as the block wrote it, never half-written;
     on an error the temporary file or folder is removed and `path` is
     untouched. A folder replaces a folder: the old one is moved aside first.
+    Through a symlink, the file it points to is replaced and the link kept;
+    a destination that is not a regular file or folder (`/dev/stdout`, a
+    FIFO, `/dev/null`) is written to directly, not replaced.
 
     Example:
 
@@ -33,18 +36,22 @@ def atomic_path(path):
     ```
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        yield path
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
     try:
         yield temporary
         _sync(temporary)
         _pause_for_crash_tests(path)
-        if temporary.is_dir() and path.is_dir():
-            os.replace(path, old)
-            os.replace(temporary, path)
+        if temporary.is_dir() and target.is_dir():
+            os.replace(target, old)
+            os.replace(temporary, target)
             shutil.rmtree(old)
         else:
-            os.replace(temporary, path)
+            os.replace(temporary, target)
     finally:
         if temporary.is_dir():
             shutil.rmtree(temporary)

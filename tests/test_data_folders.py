@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,22 @@ def test_every_image_mode_becomes_requested_channels_and_size(tmp_path, name, mo
 def test_sixteen_bit_values_are_scaled_not_clipped(tmp_path):
     path = write(tmp_path / "deep.png", "I;16")
     np.testing.assert_allclose(read_image(path, (64, 64), 1)[..., 0], GRADIENT, atol=1)
+
+
+def test_float_images_must_hold_pixel_values(tmp_path):
+    pixels = GRADIENT.astype("float32")
+    for name, values in {"unit.tif": pixels / 255, "wide.tif": pixels * 2, "nan.tif": np.where(pixels > 0, pixels, np.nan)}.items():
+        Image.fromarray(values, "F").save(tmp_path / name)
+    Image.fromarray(pixels, "F").save(tmp_path / "pixels.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "pixels.tif", (64, 64), 1)[..., 0], GRADIENT)
+    messages = {
+        "unit.tif": "float image holds values in [0, 1]; pixels must be numbers in [0, 255] (multiply by 255)",
+        "wide.tif": "float image holds values from 0 to 504; pixels must be numbers in [0, 255]",
+        "nan.tif": "float image holds NaN or infinite values; pixels must be numbers in [0, 255]",
+    }
+    for name, message in messages.items():
+        with pytest.raises(DataError, match=re.escape(f"{tmp_path / name}: {message}")):
+            read_image(tmp_path / name, (48, 48), 3)
 
 
 def test_crop_box_and_box_outside_image(tmp_path):
@@ -172,6 +189,8 @@ def test_dataset_checks_model_classes_and_input(tmp_path):
     "arguments,message",
     [
         ({"channels": 2}, "channels=2"),
+        ({"channels": 3.0}, "`channels` must be 1 or 3. Received: channels=3.0"),
+        ({"channels": True}, "`channels` must be 1 or 3. Received: channels=True"),
         ({"image_size": (48,)}, "image_size=\\(48,\\)"),
         ({"image_size": (48, 0)}, "image_size=\\(48, 0\\)"),
         ({"image_size": 48}, "image_size=48"),

@@ -1,12 +1,16 @@
 import hashlib
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_fer.data import EXPRESSIONS
 from keras_fer.data.synthetic import make_faces
-from keras_fer.export import LiteRTModel, export_saved_model, export_tflite, export_tflite_variants
+from keras_fer.export import LiteRTModel, export_saved_model, export_tflite, export_tflite_variants, write_metadata
+from keras_fer.export.litert import THREADS_LIMIT, resolve_threads
 from keras_fer.export.parity import compare_formats, format_comparison
 from keras_fer.export.quantization import requantization_problems
 from keras_fer.models import from_preset
@@ -159,6 +163,56 @@ def test_export_refuses_existing_paths_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="saved_model already exists"):
         (tmp_path / "saved_model").mkdir()
         export_saved_model(model, tmp_path / "saved_model")
+
+
+def test_side_files_with_other_contents_are_refused_before_anything_is_written(tmp_path):
+    seven, eight = from_preset("tiny"), from_preset("tiny", num_classes=8)
+    write_metadata(seven, tmp_path / "fer2013.tflite")
+    (tmp_path / "mine.json").write_text("{}")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    labels = re.escape(f"{tmp_path / 'labels.txt'} exists with other contents than this export writes there; export into another folder")
+    with pytest.raises(ValueError, match=labels):
+        export_tflite(eight, tmp_path / "ferplus.tflite")
+    with pytest.raises(ValueError, match=labels):
+        write_metadata(eight, tmp_path / "ferplus.tflite")
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'mine.json'} exists with other contents")):
+        export_tflite(seven, tmp_path / "mine.tflite")
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+    assert before["labels.txt"].decode().split() == list(EXPRESSIONS)
+
+
+def test_models_with_the_same_classes_share_a_folder_s_labels(tmp_path):
+    model = from_preset("tiny")
+    write_metadata(model, tmp_path / "model.tflite", quantize="none")
+    labels = tmp_path / "labels.txt"
+    inode = labels.stat().st_ino
+    write_metadata(model, tmp_path / "model_float16.tflite", quantize="float16")
+    assert labels.stat().st_ino == inode and labels.read_text().split() == list(EXPRESSIONS)
+    assert json.loads((tmp_path / "model_float16.json").read_text())["quantization"] == "float16"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["labels.txt", "model.json", "model_float16.json"]
+
+
+@pytest.mark.slow
+def test_export_command_leaves_the_labels_of_a_model_of_other_classes_alone(tflite_file, tmp_path, capsys):
+    from keras_fer.cli import main
+    from keras_fer.inference.classifiers import load_classifier
+
+    folder = tmp_path / "exports"
+    shutil.copytree(tflite_file.parent, folder)
+    from_preset("tiny", num_classes=8).save(tmp_path / "ferplus.keras")
+    assert main(["export", str(tmp_path / "ferplus.keras"), "--out", str(folder / "ferplus.tflite")]) == 2
+    assert f"error: {folder / 'labels.txt'} exists with other contents" in capsys.readouterr().err
+    assert sorted(path.name for path in folder.iterdir()) == ["labels.txt", "tiny.json", "tiny.tflite"]
+    assert tuple(load_classifier(folder / "tiny.tflite").class_names) == EXPRESSIONS
+
+
+def test_litert_threads_above_the_limit_are_refused_in_one_line(tmp_path):
+    assert resolve_threads(THREADS_LIMIT) == THREADS_LIMIT == 256
+    message = re.escape("`num_threads` (--threads) must be at most 256 LiteRT threads. Received: num_threads=100000")
+    with pytest.raises(ValueError, match=message):
+        resolve_threads(100000)
+    with pytest.raises(ValueError, match=message):
+        LiteRTModel(tmp_path / "model.tflite", num_threads=100000)
 
 
 def test_litert_model_rejects_bad_files_and_shapes(tmp_path):

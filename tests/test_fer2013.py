@@ -10,7 +10,7 @@ ROW_PIXELS = " ".join(str(i % 256) for i in range(2304))
 
 
 def write_csv(path, rows, header="emotion,pixels,Usage"):
-    path.write_text("\n".join([header] + rows) + "\n")
+    path.write_text("\n".join([header] + rows) + "\n", encoding="utf-8")
     return path
 
 
@@ -36,6 +36,8 @@ BAD_ROWS = {
     "pixel_count": (f"3,{' '.join(['1'] * 2303)},Training", "expected 2304 pixels (48x48), found 2303"),
     "non_integer_pixel": (f"3,{ROW_PIXELS[:-3]} 1.5,Training", "pixels must be integers 0..255. Received: '1.5'"),
     "pixel_range": (f"3,{ROW_PIXELS[:-3]} 300,Training", "pixels must be integers 0..255. Received: 300"),
+    "pixel_of_20_digits": (f"3,{ROW_PIXELS[:-3]} {'9' * 20},Training", f"pixels must be integers 0..255. Received: {'9' * 20}"),
+    "superscript_pixel": (f"3,{ROW_PIXELS[:-3]} \u00b2,Training", "pixels must be integers 0..255. Received: '\u00b2'"),
     "emotion": (f"7,{ROW_PIXELS},Training", "emotion must be an integer 0..6. Received: '7'"),
     "usage": (f"3,{ROW_PIXELS},Validation", "unknown Usage 'Validation'"),
     "fields": ("3,Training", "expected 3 fields"),
@@ -61,6 +63,9 @@ def test_bad_header_and_arguments(tmp_path):
         load_fer2013(path, "train")
     with pytest.raises(ValueError, match="does not exist"):
         load_fer2013(tmp_path / "missing.csv", "Training")
+    for split in (None, ""):
+        with pytest.raises(ValueError, match=re.escape(f"`split` must be a `Usage` value (CSV) or a split folder's name. Received: split={split!r}")):
+            load_fer2013(tmp_path, split)
 
 
 def test_folder_layout_and_missing_split(tmp_path):

@@ -79,6 +79,17 @@ def test_fer2013new_csv_layout(tmp_path):
         load_ferplus(path, "Training")
 
 
+def test_fer2013new_csv_votes_must_be_under_the_official_columns(tmp_path):
+    write_ferplus(tmp_path)
+    official = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    swapped = "Usage,Image name,happiness,neutral,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    rows = [f"Training,{name}," + ",".join(map(str, votes)) for name, votes in VOTES.items()]
+    path = tmp_path / "fer2013new.csv"
+    path.write_text("\n".join([swapped] + rows) + "\n")
+    with pytest.raises(DataError, match=re.escape(f"fer2013new.csv:1: header must be {official}. Received: {swapped.split(',')}")):
+        load_ferplus(path, "Training", images=tmp_path)
+
+
 @pytest.mark.parametrize(
     "row,problem",
     [

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 
 from keras_fer.files import atomic_write, locked
@@ -29,3 +32,33 @@ def test_a_held_lock_is_refused_without_waiting_and_free_after_the_block(tmp_pat
     with locked(path, remove=True):
         pass
     assert not path.exists()
+
+
+def test_atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "results" / "report.json"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    with atomic_write(link) as file:
+        file.write("new")
+    assert link.is_symlink() and link.resolve() == target and target.read_text() == "new"
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_atomic_write_to_a_fifo_or_a_device_writes_into_it(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with atomic_write(fifo) as file:
+            file.write("through the pipe")
+        assert os.read(reader, 100) == b"through the pipe"
+    finally:
+        os.close(reader)
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)
+    with atomic_write(null) as file:
+        file.write("discarded")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and null.is_symlink() and stat.S_ISCHR(null.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null", "pipe"]

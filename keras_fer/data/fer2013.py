@@ -52,6 +52,8 @@ def load_fer2013(path, split, image_size=(48, 48), channels=1, on_error="raise")
     ```
     """
     check_image_format(image_size, channels)
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"`split` must be a `Usage` value (CSV) or a split folder's name. Received: split={split!r}")
     path = Path(path)
     if path.is_dir():
         split_folder = path / split
@@ -99,10 +101,10 @@ def _parse_row(row, source):
     values = pixels.split()
     if len(values) != PIXELS:
         raise DataError(source, f"expected {PIXELS} pixels (48x48), found {len(values)}")
-    if not all(v.isdigit() for v in values):
-        bad = next(v for v in values if not v.isdigit())
+    if not all(v.isascii() and v.isdigit() for v in values):
+        bad = next(v for v in values if not (v.isascii() and v.isdigit()))
         raise DataError(source, f"pixels must be integers 0..255. Received: {bad!r}")
-    array = np.asarray(values, dtype="int64")
+    array = np.asarray(values, dtype="float64")  # not int64: 20 digits overflow it
     if array.max() > 255:
-        raise DataError(source, f"pixels must be integers 0..255. Received: {array.max()}")
+        raise DataError(source, f"pixels must be integers 0..255. Received: {values[int(array.argmax())]}")
     return int(emotion), array.astype("uint8"), usage

@@ -5,12 +5,14 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
-from keras_fer.data.dataset import ErrorPolicy, csv_rows, decode_dataset
+from keras_fer.data.dataset import ErrorPolicy, csv_records, csv_rows, decode_dataset
 from keras_fer.data.images import DataError, check_image_format
 
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
 LABEL_MODES = ("majority", "probability")
 NON_EMOTION_COLUMNS = [FERPLUS_VOTE_ORDER.index("unknown"), FERPLUS_VOTE_ORDER.index("NF")]
+# The header of Microsoft's fer2013new.csv: its vote columns are FERPLUS_VOTE_ORDER under their own names.
+NEW_CSV_HEADER = ("Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 
 
 def load_ferplus(
@@ -31,7 +33,8 @@ def load_ferplus(
       `FER2013Test/`, each with the PNGs and a header-less `label.csv`
       (`image name, "(x, y, w, h)", 10 vote counts`); `split` is
       `"Training"`, `"PublicTest"` or `"PrivateTest"`;
-    - `fer2013new.csv` (`Usage,Image name,<10 vote columns>`): `path` is that
+    - `fer2013new.csv` (header `NEW_CSV_HEADER`: `Usage,Image name` and the
+      10 vote columns, in the order of `label.csv`): `path` is that
       file, `split` a `Usage` value and `images` the folder holding the
       images, directly or in the `FER2013Train`-style folders.
 
@@ -131,12 +134,7 @@ def _label_csv_rows(folder, policy):
 
 
 def _new_csv_rows(path, split, images, policy):
-    rows = csv_rows(path, path.name)
-    header = [h.strip() for h in next(rows, (1, []))[1]]
-    if header[:2] != ["Usage", "Image name"] or len(header) != 12:
-        raise DataError(f"{path.name}:1", f"header must be Usage,Image name,<10 vote columns>. Received: {header}")
-    for line, row in rows:
-        source = f"{path.name}:{line}"
+    for source, row in csv_records(path, NEW_CSV_HEADER):
         if len(row) != 12:
             policy.handle(DataError(source, f"expected 12 fields, found {len(row)}"))
         elif row[0].strip() == split:

@@ -34,7 +34,7 @@ def check_image_format(image_size, channels):
     valid_size = isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(is_int(n, minimum=1) for n in image_size)
     if not valid_size:
         raise ValueError(f"`image_size` must be (height, width), two positive integers. Received: image_size={image_size!r}")
-    if channels not in (1, 3):
+    if not is_int(channels) or channels not in (1, 3):
         raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
 
 
@@ -54,8 +54,9 @@ def read_image(source, image_size, channels, crop_box=None):
     Raises:
         DataError: naming the file and the problem (missing, empty, not an
             image, truncated or corrupt, more than `MAX_IMAGE_PIXELS`,
-            smaller than the crop box, or a face under `MIN_FACE_SIDE`
-            pixels a side).
+            float pixels outside `[0, 255]` or all in `[0, 1]`, smaller
+            than the crop box, or a face under `MIN_FACE_SIDE` pixels a
+            side).
     """
     image = decode_image(source)
     name = source[0] if isinstance(source, tuple) else source
@@ -95,9 +96,10 @@ def decode_image(source, upright=False):
 
     Raises:
         DataError: naming the file and the problem: missing, a folder,
-            empty, not an image, truncated or corrupt, or more than
+            empty, not an image, truncated or corrupt, more than
             `MAX_IMAGE_PIXELS` pixels (refused from the header, before
-            decoding).
+            decoding), or float pixels (a float32 TIFF) that are not
+            pixel values: outside `[0, 255]`, or all in `[0, 1]`.
     """
     name, data = source if isinstance(source, tuple) else (source, None)
     try:
@@ -115,6 +117,7 @@ def decode_image(source, upright=False):
         image = Image.open(io.BytesIO(data))  # in memory: nothing to close
         _check_pixel_count(image.width, image.height, name)
         image.load()
+        _check_float_pixels(image, name)
         return ImageOps.exif_transpose(image) if upright else image
     except DataError:
         raise
@@ -141,6 +144,24 @@ def to_channels(image, channels):
 def _check_pixel_count(width, height, name):
     if width * height > MAX_IMAGE_PIXELS:
         raise _too_large(name, f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels)")
+
+
+def _check_float_pixels(image, name):
+    """Refuses a float image (mode `F`, e.g. a float32 TIFF) unless its values are pixel values: finite, in `[0, 255]`, not all in `[0, 1]`.
+
+    The rule of `Recognizer.analyze` for float arrays: an image scaled to
+    `[0, 1]`, read as `[0, 255]`, would be black and silently misclassified.
+    """
+    if image.mode != "F":
+        return
+    values = np.asarray(image)
+    if not np.isfinite(values).all():
+        raise DataError(name, "float image holds NaN or infinite values; pixels must be numbers in [0, 255]")
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < 0 or high > 255:
+        raise DataError(name, f"float image holds values from {low:g} to {high:g}; pixels must be numbers in [0, 255]")
+    if 0 < high <= 1:
+        raise DataError(name, "float image holds values in [0, 1]; pixels must be numbers in [0, 255] (multiply by 255)")
 
 
 def _too_large(name, size):

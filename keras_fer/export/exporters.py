@@ -92,7 +92,9 @@ def export_tflite(
     Args:
         model: a keras-fer model.
         path: the `.tflite` file to write; must not exist. `labels.txt` and
-            `<name>.json` (preprocessing) are written next to it.
+            `<name>.json` (preprocessing) are written next to it: where
+            either exists with other contents, nothing is written (see
+            `write_metadata`).
         quantize: `"none"` (float32), `"float16"` (float16 weights),
             `"dynamic_int8"` (int8 weights; XNNPACK quantises each layer's
             activations to int8 as it runs, so no calibration: the closest
@@ -149,6 +151,9 @@ def _export_tflites(model, targets, representative_images, class_names, source=N
             raise ValueError(f"A TFLite model file must end in .tflite. Received: {path}")
     if "int8" in targets:
         representative_images = _checked_representative_images(representative_images, model)
+    side_files = {quantize: _metadata_files(model, path, class_names, quantize, source) for quantize, path in targets.items()}
+    for files in side_files.values():
+        _check_metadata_files(files)
     for path in targets.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -160,7 +165,7 @@ def _export_tflites(model, targets, representative_images, class_names, source=N
     for quantize, path in targets.items():
         if quantize == "int8":
             repair_collapsed_ranges(path)
-        write_metadata(model, path, class_names, quantize, source)
+        _write_files(side_files[quantize])
     return targets
 
 
@@ -200,10 +205,20 @@ def write_metadata(model, path, class_names=None, quantize=None, source=None):
     """Writes `labels.txt` and the preprocessing JSON that an exported model needs.
 
     For a SavedModel folder they go inside it (`preprocessing.json`); for a
-    `.tflite` file next to it (`<stem>.json`; `labels.txt` shared). With
-    `source` (the `.keras` file the model came from), the JSON records its
-    file name and SHA-256 under `"source"`.
+    `.tflite` file next to it (`<stem>.json`; `labels.txt` shared by the
+    folder's models, so they must have the same classes). With `source`
+    (the `.keras` file the model came from), the JSON records its file name
+    and SHA-256 under `"source"`. A file already there with the same
+    contents is left alone; one with other contents is a `ValueError`,
+    raised before anything is written.
     """
+    files = _metadata_files(model, path, class_names, quantize, source)
+    _check_metadata_files(files)
+    _write_files(files)
+
+
+def _metadata_files(model, path, class_names=None, quantize=None, source=None):
+    """`{path: text}` of the `labels.txt` and preprocessing JSON that `write_metadata` writes for the export at `path`."""
     path = Path(path)
     class_names = list(class_names or class_names_for(model.output_shape[-1]))
     height, width, channels = model.input_shape[1:]
@@ -222,10 +237,36 @@ def write_metadata(model, path, class_names=None, quantize=None, source=None):
     if source is not None:
         metadata["source"] = {"file": Path(source).name, "sha256": file_sha256(source)}
     folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
-    with atomic_write(folder / "labels.txt") as file:
-        file.write("\n".join(class_names) + "\n")
-    with atomic_write(folder / f"{stem}.json") as file:
-        file.write(json.dumps(metadata, indent=2) + "\n")
+    return {folder / "labels.txt": "\n".join(class_names) + "\n", folder / f"{stem}.json": json.dumps(metadata, indent=2) + "\n"}
+
+
+def _check_metadata_files(files):
+    """Raises a one-line `ValueError` when a file of `files` (`{path: text}`) exists with other contents.
+
+    An export never replaces a user's file, nor the `labels.txt` of another
+    model of other classes exported into the same folder (which would then
+    be read with the wrong class names).
+    """
+    for path, text in files.items():
+        if path.exists() and not _holds(path, text):
+            raise ValueError(
+                f"{path} exists with other contents than this export writes there; export into another folder (models with other "
+                "classes need folders of their own: the .tflite files of a folder share its labels.txt) or move that file away."
+            )
+
+
+def _write_files(files):
+    for path, text in files.items():
+        if not _holds(path, text):
+            with atomic_write(path, encoding="utf-8") as file:
+                file.write(text)
+
+
+def _holds(path, text):
+    try:
+        return path.read_bytes() == text.encode()
+    except OSError:
+        return False
 
 
 def _configure(converter, quantize, representative_images):

@@ -9,6 +9,9 @@ from keras_fer.export.quantization import requantization_problems
 from keras_fer.validation import is_int
 
 MAX_THREADS = 4  # LiteRT threads keras-fer takes by default: more do not pay on models this small
+# The most LiteRT threads keras-fer accepts: more than the largest machines' cores, far fewer than the
+# 100,000 with which `keras-fer predict --threads` ended in std::bad_alloc instead of a one-line error.
+THREADS_LIMIT = 256
 
 
 def default_threads():
@@ -18,10 +21,14 @@ def default_threads():
 
 
 def resolve_threads(num_threads):
-    """`num_threads` checked (`None` or a positive integer, else a one-line `ValueError`), `None` as `default_threads()`."""
-    if num_threads is not None and not is_int(num_threads, minimum=1):
+    """`num_threads` checked (`None` or an integer from 1 to `THREADS_LIMIT`, else a one-line `ValueError`), `None` as `default_threads()`."""
+    if num_threads is None:
+        return default_threads()
+    if not is_int(num_threads, minimum=1):
         raise ValueError(f"`num_threads` must be None or a positive integer. Received: num_threads={num_threads!r}")
-    return default_threads() if num_threads is None else num_threads
+    if num_threads > THREADS_LIMIT:
+        raise ValueError(f"`num_threads` (--threads) must be at most {THREADS_LIMIT} LiteRT threads. Received: num_threads={num_threads}")
+    return num_threads
 
 
 class LiteRTModel:
@@ -35,9 +42,9 @@ class LiteRTModel:
 
     Args:
         path: the `.tflite` file from `keras_fer.export.export_tflite`.
-        num_threads: interpreter threads (1 here, for measurements;
-            `keras_fer.inference.load_classifier` gives `.tflite` models
-            `default_threads()`).
+        num_threads: interpreter threads, at most `THREADS_LIMIT` (1 here,
+            for measurements; `None` and `keras_fer.inference.load_classifier`
+            give `.tflite` models `default_threads()`).
 
     Example:
 
@@ -49,14 +56,14 @@ class LiteRTModel:
 
     def __init__(self, path, num_threads=1):
         self.path = Path(path)
-        self.num_threads = num_threads
+        self.num_threads = resolve_threads(num_threads)
         if not self.path.is_file():
             raise ValueError(f"TFLite model {self.path} does not exist.")
-        self.interpreter = self._interpreter(num_threads, default_delegates=False)
+        self.interpreter = self._interpreter(self.num_threads, default_delegates=False)
         self.quantized = any(tensor["dtype"] == np.int8 for tensor in self.interpreter.get_tensor_details())
         self.delegate = "none" if self.quantized and requantization_problems(self.path) else "xnnpack"
         if self.delegate == "xnnpack":
-            self.interpreter = self._interpreter(num_threads, default_delegates=True)
+            self.interpreter = self._interpreter(self.num_threads, default_delegates=True)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
