@@ -196,7 +196,7 @@ def _add_predict(subcommands):
     predict.add_argument("paths", nargs="*", metavar="PATH", help="image, video or folder")
     predict.add_argument(
         "--camera",
-        type=_non_negative_int,
+        type=_camera_index,
         metavar="INDEX",
         help="classify a live camera instead of files, every --every-th frame (default 1 here), faces tracked and "
         "their scores smoothed; one line per frame, --annotate DIR writes camera<INDEX>.mp4; Ctrl-C stops",
@@ -222,11 +222,17 @@ def _add_predict(subcommands):
     predict.add_argument("--no-align", action="store_true", help="crop the detector's upright box instead of rotating the eyes level")
     predict.add_argument("--json", help="write the results as JSON to this file")
     predict.add_argument("--csv", help="write one row per face as CSV to this file")
-    predict.add_argument("--annotate", metavar="DIR", help="write copies with boxes and labels drawn (videos as .mp4)")
+    predict.add_argument(
+        "--annotate",
+        metavar="DIR",
+        help="write copies with boxes and labels drawn (videos as .mp4), keeping the inputs' folders below the deepest one "
+        "holding them all (PATHs d1 d2: DIR/d1/..., DIR/d2/...)",
+    )
     predict.add_argument(
         "--explain",
         metavar="DIR",
-        help="write attention and Grad-CAM overlays per face (images; .keras files, and shipped models, which then run as their .keras files)",
+        help="write attention and Grad-CAM overlays per face, a.jpg's first as a.jpg_face1.png in the folders --annotate keeps "
+        "(images; .keras files, and shipped models, which then run as their .keras files)",
     )
     predict.add_argument("--every", type=_positive_int, help="classify every Nth video frame (default: 10; 1 with --camera)")
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
@@ -564,6 +570,17 @@ def _export(arguments):
     )
     print(f"Exported {arguments.format} ({arguments.quantize}) to {path}")
     return 0
+
+
+_MAX_CAMERA_INDEX = 2**31 - 1  # keras_fer.inference.stream.MAX_CAMERA_INDEX, without importing TensorFlow
+
+
+def _camera_index(text):
+    """An argparse `type` taking camera indices: integers from 0 to OpenCV's largest."""
+    value = _non_negative_int(text)
+    if value > _MAX_CAMERA_INDEX:
+        raise argparse.ArgumentTypeError(f"must be a camera index from 0 to {_MAX_CAMERA_INDEX}, got {text!r}")
+    return value
 
 
 def _check_predict_sources(arguments):

@@ -506,7 +506,7 @@ LOADER_CASES = [
     pytest.param(
         new_ferplus_csv("Usage,name\n"),
         DataError,
-        ["fer2013new.csv:1: header must be Usage,Image name,<10 vote columns>"],
+        ["fer2013new.csv:1: header must be Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"],
         id="ferplus-new-csv-header",
     ),
     pytest.param(
@@ -1161,6 +1161,11 @@ CLI_CASES = [
         id="predict-labels-latin1",
     ),
     pytest.param(
+        lambda t, m: predict(t, m, model=str(model_copy(t, m, labels="angry\nsad\nangry\nfear\nhappy\nsurprise\nneutral\n"))),
+        ["{tmp}/model/labels.txt: the class name 'angry' is on more than one line; expected a different name for each output"],
+        id="predict-labels-duplicated",
+    ),
+    pytest.param(
         lambda t, m: predict(t, m, "--shift", "8"),
         ["`shift` must be an integer from 0 to 7 (pixels, less than half of 16x16 images). Received: shift=8"],
         id="predict-shift",
@@ -1201,6 +1206,7 @@ def test_a_failed_train_leaves_no_runs_folder(tmp_path, capsys):
         (["predict"], ["give PATHs to read or --camera INDEX, one of the two"]),
         (["predict", "a.png", "--camera", "0"], ["give PATHs to read or --camera INDEX, one of the two"]),
         (["predict", "--camera", "-1"], ["argument --camera: must be a non-negative integer, got '-1'"]),
+        (["predict", "--camera", "99999999999"], ["argument --camera: must be a camera index from 0 to 2147483647, got '99999999999'"]),
         (["fly"], ["argument COMMAND: invalid choice: 'fly'"]),
     ],
     ids=lambda value: (
@@ -1411,6 +1417,14 @@ IMAGE_CASES = [
         id="5-d-array",
     ),
     pytest.param(lambda t: np.zeros((32, 32, 2)), ["`image` must be a path", "Received: image of shape (32, 32, 2)"], id="2-channels"),
+    pytest.param(
+        lambda t: np.zeros((0, 0, 3), "uint8"),
+        ["`image` must have at least one pixel (a height and width of 1 or more). Received: image of shape (0, 0, 3)"],
+        id="no-pixels",
+    ),
+    pytest.param(lambda t: np.zeros((10, 0, 3), "uint8"), ["`image` must have at least one pixel", "image of shape (10, 0, 3)"], id="no-columns"),
+    pytest.param(lambda t: np.zeros((0, 10), "uint8"), ["`image` must have at least one pixel", "image of shape (0, 10)"], id="gray-no-rows"),
+    pytest.param(lambda t: Image.new("RGB", (0, 0)), ["`image` must have at least one pixel", "Received: a PIL image of 0x0 pixels"], id="pil-empty"),
     pytest.param(lambda t: np.full((32, 32, 3), 0.5), ["An image holds floats in [0, 1]; keras-fer takes pixel values in [0, 255]"], id="floats-0-1"),
     pytest.param(
         lambda t: np.full((32, 32), 300.0), ["An image must hold pixel values in [0, 255]. Received float64 values from 300 to 300"], id="above-255"
@@ -1423,6 +1437,46 @@ def test_analyze_refuses_what_is_not_an_image(tmp_path, make, words):
     image = make(tmp_path)
     recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([(0, 0, 16, 16)]))
     expect_raise(tmp_path, ValueError, words, lambda: recognizer.analyze(image))
+
+
+@pytest.mark.parametrize("image", [np.zeros((10, 0, 3), "uint8"), np.zeros((0, 10), "uint8")], ids=["no-columns", "gray-no-rows"])
+def test_an_image_without_pixels_never_reaches_opencv(tmp_path, image):
+    words = ["`image` must have at least one pixel", f"image of shape {image.shape}"]
+    expect_raise(tmp_path, ValueError, words, lambda: Recognizer(BRIGHTNESS, detector="haar").analyze(image))
+    stream = Recognizer(BRIGHTNESS, detector="haar").stream([np.zeros((32, 32), "uint8"), image])
+    expect_raise(tmp_path, ValueError, ["frame 1: `image` must have at least one pixel", f"image of shape {image.shape}"], lambda: list(stream))
+
+
+class _NoFaces:
+    def detect(self, image):
+        return None
+
+
+@pytest.mark.parametrize(
+    "detector, words",
+    [
+        (
+            _NoFaces(),
+            ["`_NoFaces.detect(image)` must return a list of Detections or boxes (x, y, width, height), [] for no face. Received: None"],
+        ),
+        (
+            BoxDetector([(10, 10, 20, 20), (80, 70, -100, -100)]),
+            ["`BoxDetector.detect(image)` must return boxes (x, y, width, height) with a width and height >= 0. Received: box=(80, 70, -100, -100)"],
+        ),
+        (BoxDetector([5]), ["`BoxDetector.detect(image)` must return Detections or boxes (x, y, width, height). Received: 5"]),
+    ],
+    ids=["none", "negative-size", "number"],
+)
+def test_a_detector_that_returns_no_list_of_boxes_is_named(tmp_path, detector, words):
+    recognizer = Recognizer(BRIGHTNESS, detector=detector)
+    expect_raise(tmp_path, ValueError, words, lambda: recognizer.analyze(np.zeros((64, 64, 3), "uint8")))
+
+
+def test_a_model_that_is_neither_a_name_nor_a_path_is_named(tmp_path):
+    words = ["`model` must be the name of a shipped model (['fer2013', 'ferplus']), the path of a .keras, .tflite or SavedModel model, or None"]
+    for model in (5, ["ferplus"]):
+        expect_raise(tmp_path, ValueError, [*words, f"Received: model={model!r}"], lambda model=model: Recognizer(model=model))
+        expect_raise(tmp_path, ValueError, [*words, f"Received: model={model!r}"], lambda model=model: load_classifier(model))
 
 
 class _Scores:
@@ -1534,9 +1588,20 @@ def test_a_truncated_model_file(tmp_path, models):
             id="too-many-labels",
         ),
         pytest.param(lambda t, m: model_copy(t, m, labels=LATIN1), ["{tmp}/model/labels.txt: not UTF-8 text (byte 0xe9)"], id="latin1-labels"),
+        pytest.param(
+            lambda t, m: model_copy(t, m, labels="a\nb\nc\nd\nb\nc\ne\n"),
+            ["{tmp}/model/labels.txt: the class name 'b' is on more than one line; expected a different name for each output"],
+            id="duplicated-labels",
+        ),
     ],
 )
 def test_classifier_files_that_cannot_be_read(tmp_path, models, make, words):
     path = make(tmp_path, models)
     expect_raise(tmp_path, ValueError, words, lambda: load_classifier(path))
     expect_raise(tmp_path, ValueError, words, lambda: Recognizer.from_file(path, detector=BoxDetector([])))
+
+
+def test_labels_saved_with_a_byte_order_mark_are_read_without_it(tmp_path, models):
+    names = ["calm", "glad", "sad", "cross", "shy", "awed", "bored"]
+    path = model_copy(tmp_path, models, labels="\n".join(names).encode("utf-8-sig"))  # as Notepad saves UTF-8
+    assert load_classifier(path).class_names == tuple(names)

@@ -6,11 +6,11 @@ from PIL import Image
 
 from keras_fer.data.framing import FER2013_CROP
 from keras_fer.inference import BlazeFaceDetector, Detection, Recognizer, make_detector
-from keras_fer.inference.alignment import aligned_crop, box_crop
+from keras_fer.inference.alignment import _clipped, aligned_crop, box_crop, margin_crop
 from keras_fer.inference.blazeface import anchor_centers, decode, letterbox, weighted_suppression, windows
 from keras_fer.inference.detection import DETECTORS, detected_faces
 from keras_fer.inference.stream import overlap
-from tests.testing import PHOTO
+from tests.testing import PHOTO, BoxDetector
 
 
 def portrait():
@@ -249,3 +249,28 @@ def test_predict_reports_the_7_basic_classes_unless_asked_for_all(tmp_path):
         assert main(["predict", str(PHOTO), *flags, "--json", str(tmp_path / f"{name}.json")]) == 0
     basic, every = (json.loads((tmp_path / f"{name}.json").read_text())[0]["faces"][0]["scores"] for name in ("basic", "all"))
     assert "contempt" not in basic and len(basic) == 7 and len(every) == 8 and "contempt" in every
+
+
+def test_crops_keep_only_the_part_of_a_box_inside_the_image():
+    image = np.arange(64 * 64).reshape(64, 64)
+    # Margin 0.1 of (x=-10, y=50, 20x30): 2 px each side, 3 px above and below: rows 47..83, columns -12..12.
+    np.testing.assert_array_equal(margin_crop(image, (-10, 50, 20, 30), 0.1), image[47:64, 0:12])
+    assert margin_crop(image, (-50, -50, 20, 20), 0.1).shape == (0, 0)  # rows and columns -52..-28: not image[0:-28]
+    assert margin_crop(image, (70, 10, 20, 20), 0.1).shape == (24, 0)
+    np.testing.assert_array_equal(_clipped(image, -5.2, 60, 10), image[60:64, 0:5])
+    assert _clipped(image, -30, -30, 20).shape == _clipped(image, 70, 70, 20).shape == (0, 0)
+
+
+def test_boxes_without_a_pixel_in_the_image_are_no_faces():
+    from tests.test_recognizer import BRIGHTNESS
+
+    outside = [(-50, -50, 20, 20), (70, 10, 20, 20), (10, 64, 20, 20), (30, 30, 0, 10)]
+    recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([*outside, (10, 10, 20, 20)]), margin=0)
+    image = np.zeros((64, 64, 3), "uint8")
+    image[10:30, 10:30] = 255
+    [face] = recognizer.analyze(image)
+    assert face["box"] == (10, 10, 20, 20) and face["scores"]["bright"] == pytest.approx(1.0)
+    assert recognizer.detect(image)[0].box == (10, 10, 20, 20)
+    partly = Recognizer(BRIGHTNESS, detector=BoxDetector([(-10, -10, 40, 40)]), margin=0)
+    # The part inside, rows and columns 0..30, is 20x20 bright of 30x30.
+    assert partly.analyze(image)[0]["scores"]["bright"] == pytest.approx(400 / 900, abs=0.01)

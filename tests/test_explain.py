@@ -61,6 +61,7 @@ def test_recognizer_explain_gives_maps_at_the_crop_size(tmp_path):
     given = recognizer.explain(photo, boxes=[(100, 20, 60, 60), (10, 30, 40, 40)])
     assert [face["box"] for face in given] == [(10, 30, 40, 40), (100, 20, 60, 60)]
     np.testing.assert_allclose(given[1]["gradcam"], faces[1]["gradcam"], atol=1e-6)
+    assert recognizer.explain(photo, boxes=[(-50, -50, 20, 20), (200, 0, 10, 10)]) == []  # no pixel in the photo: no face
     assert 0 <= faces[1]["gradcam"].min() and faces[1]["gradcam"].max() <= 1
     strip = explanation_image(faces[0], size=64)
     assert strip.size == (192, 82)

@@ -14,7 +14,7 @@ from PIL import Image
 from keras_fer import Recognizer
 from keras_fer.cli import main
 from keras_fer.inference.classifiers import Classifier
-from keras_fer.inference.media import read_video
+from keras_fer.inference.media import collect_files, read_video
 from keras_fer.inference.predict_command import Progress, predict_files
 from tests.testing import PHOTO, WITHOUT_TENSORFLOW, BoxDetector
 
@@ -98,7 +98,42 @@ def test_predict_reads_a_folder_reports_bad_files_and_writes_everything(model_fi
     x, y, width, height = single[0]["box"]
     assert drawn[y + height // 2, x].tolist() != portrait()[y + height // 2, x].tolist()
     explained = sorted(str(p.relative_to(out / "explained")) for p in (out / "explained").rglob("*.png"))
-    assert explained == ["a_face1.png", "sub/b_face1.png"]
+    assert explained == ["a.jpg_face1.png", "sub/b.png_face1.png"]
+
+
+def test_files_are_named_below_the_deepest_folder_holding_every_input(tmp_path):
+    for name in ("d1/x.png", "d1/sub/y.png", "d2/x.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+
+    def names(*paths):
+        return [str(name) for _, name in collect_files([tmp_path / path for path in paths])]
+
+    assert names("d1") == ["sub/y.png", "x.png"]
+    assert names("d1/sub/y.png") == ["y.png"]
+    assert names("d1", "d2") == ["d1/sub/y.png", "d1/x.png", "d2/x.png"]
+    assert names("d1/x.png", "d2/x.png") == ["d1/x.png", "d2/x.png"]
+    assert names("d1/x.png", "d1/sub") == ["x.png", "sub/y.png"]
+    assert names("d1", "d1/missing.png") == ["sub/y.png", "x.png", "missing.png"]
+
+
+def test_outputs_of_inputs_with_the_same_name_never_replace_each_other(model_file, tmp_path):
+    for name, value in (("d1/img001.png", 60), ("d1/img001.jpg", 120), ("d2/img001.png", 200)):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (64, 64), (value,) * 3).save(tmp_path / name)
+    recognizer = Recognizer.from_file(model_file, detector=BoxDetector([(8, 8, 40, 40)]))
+    out = tmp_path / "out"
+    predict_files(recognizer, [tmp_path / "d1", tmp_path / "d2"], annotate=out / "drawn", explain=out / "maps")
+    assert sorted(str(path.relative_to(out)) for path in out.rglob("*.*")) == [
+        "drawn/d1/img001.jpg",
+        "drawn/d1/img001.png",
+        "drawn/d2/img001.png",
+        "maps/d1/img001.jpg_face1.png",
+        "maps/d1/img001.png_face1.png",
+        "maps/d2/img001.png_face1.png",
+    ]
+    for name, value in (("d1/img001.png", 60), ("d2/img001.png", 200)):
+        assert np.asarray(Image.open(out / "drawn" / name))[60, 60].tolist() == [value] * 3  # outside the box drawn: the input's own pixels
 
 
 def test_table_on_stdout_and_exit_code_zero_when_all_was_read(model_file, media, capsys):

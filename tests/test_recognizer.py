@@ -235,6 +235,15 @@ def test_crops_that_are_not_pixels_are_refused(face, message):
         Recognizer(BRIGHTNESS, detector=BoxDetector([])).predict_faces(face)
 
 
+def test_a_pil_image_is_one_face_like_an_array():
+    recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([]))
+    assert recognizer.predict_faces(Image.new("L", (48, 48), 200)).tolist() == recognizer.predict_faces(np.full((48, 48), 200, "uint8")).tolist()
+    assert recognizer.predict_faces(Image.new("RGB", (20, 30), (51, 51, 51)))[:, 0] == pytest.approx([0.2])
+    palette = Image.new("P", (16, 16), 1)
+    palette.putpalette([0, 0, 0, 102, 102, 102])  # index 1 is gray 102, not pixel value 1
+    assert recognizer.predict_faces([palette, Image.new("L", (16, 16), 255)])[:, 0] == pytest.approx([0.4, 1.0])
+
+
 def test_analyze_refuses_a_float_image_in_0_to_1():
     recognizer = Recognizer(BRIGHTNESS, detector=BoxDetector([(0, 0, 16, 16)]))
     with pytest.raises(ValueError, match="An image holds floats in \\[0, 1\\]"):

@@ -1,5 +1,7 @@
 """Recognizer.stream over frames in memory, a generated video and a camera that is not there."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,14 @@ def test_predict_camera_that_cannot_be_opened_is_one_line(tmp_path, capsys):
         error == "keras-fer predict: error: camera 99 cannot be opened; expected a connected camera index, or a video file or URL that OpenCV reads"
     )
     assert not (tmp_path / "faces.json").exists()
+
+
+@pytest.mark.parametrize("camera", [-1, np.int64(-2), 2**31, 99999999999])
+def test_a_camera_index_opencv_cannot_take_is_refused_before_it_is_opened(camera):
+    from keras_fer.cli import _MAX_CAMERA_INDEX
+    from keras_fer.inference.stream import MAX_CAMERA_INDEX
+
+    assert MAX_CAMERA_INDEX == _MAX_CAMERA_INDEX == 2**31 - 1  # the largest C int; cv2.VideoCapture(-1) crashes the process
+    message = f"`source` must be a camera index from 0 to 2147483647, a video path or URL, or an iterable of frames. Received: source={camera!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        next(Recognizer(BRIGHTNESS, detector=BoxDetector([])).stream(camera))

@@ -54,10 +54,16 @@ def margin_crop(image: np.ndarray, box: tuple, margin: float) -> np.ndarray:
     """The box `(x, y, width, height)` grown by `margin` of its size on each side, clipped to the image."""
     x, y, width, height = box
     dx, dy = int(round(width * margin)), int(round(height * margin))
-    top, left = max(y - dy, 0), max(x - dx, 0)
-    return image[top : y + height + dy, left : x + width + dx]
+    rows, columns = _inside(y - dy, y + height + dy, image.shape[0]), _inside(x - dx, x + width + dx, image.shape[1])
+    return image[rows, columns]
 
 
 def _clipped(image, left, top, side):
     left, top, side = int(round(left)), int(round(top)), int(round(side))
-    return image[max(top, 0) : max(top + side, 0), max(left, 0) : max(left + side, 0)]
+    return image[_inside(top, top + side, image.shape[0]), _inside(left, left + side, image.shape[1])]
+
+
+def _inside(start, stop, size):
+    """The slice of `[start, stop)` within `[0, size)`: empty when they do not overlap, never wrapping round from the end."""
+    start, stop = min(max(start, 0), size), min(max(stop, 0), size)
+    return slice(start, max(stop, start))

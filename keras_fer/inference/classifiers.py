@@ -1,5 +1,6 @@
 """Face classifiers from `.keras`, SavedModel and `.tflite` files, behind one call."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,11 @@ def load_classifier(model: str | Path | None = None, runtime: str | None = None,
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"`runtime` must be one of {list(RUNTIMES)} or None. Received: runtime={runtime!r}")
     model = DEFAULT_MODEL if model is None else model
+    if not isinstance(model, (str, os.PathLike)):
+        raise ValueError(
+            f"`model` must be the name of a shipped model ({sorted(WEIGHTS)}), the path of a .keras, .tflite or SavedModel model, "
+            f"or None. Received: model={model!r}"
+        )
     if isinstance(model, str) and model in WEIGHTS:
         weights = WEIGHTS[model]
         if runtime == "keras":
@@ -181,14 +187,17 @@ def _tflite(path, num_threads, names_for=None):
 
 
 def _labels(folder, num_classes):
-    """The class names in `folder/labels.txt`, one a line, or `None` without that file."""
+    """The class names in `folder/labels.txt`, one a line (a UTF-8 byte order mark allowed), or `None` without that file."""
     labels = Path(folder) / "labels.txt"
     if not labels.is_file():
         return None
     try:
-        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = [line.strip() for line in labels.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except UnicodeDecodeError as error:
         raise ValueError(f"{labels}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); expected one class name a line, in UTF-8") from None
     if len(names) != num_classes:
         raise ValueError(f"{labels}: {len(names)} class names for a model with {num_classes} outputs; expected one name a line per output")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{labels}: the class name {repeated[0]!r} is on more than one line; expected a different name for each output")
     return names

@@ -1,5 +1,7 @@
 """Face detectors by name: MediaPipe's BlazeFace (shipped, the default) and OpenCV's Haar cascade."""
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from keras_fer.inference.faces import Detection, as_detection, check_min_score
@@ -61,16 +63,31 @@ def makes_blazeface(detector: str | object | None) -> bool:
 
 
 def detected_faces(detector, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
-    """`detector`'s faces in `image` as `Detection`s, left to right, those scoring under `min_score` left out."""
-    return ordered_faces(detector.detect(image), min_score)
+    """`detector`'s faces in `image` as `Detection`s, left to right; those scoring under `min_score` or without a pixel in the image left out."""
+    must = f"`{type(detector).__name__}.detect(image)` must return"
+    return ordered_faces(detector.detect(image), min_score, image.shape[:2], must)
 
 
-def ordered_faces(found, min_score=None):
-    """`Detection`s or boxes `(x, y, width, height)` as `Detection`s, left to right, those scoring under `min_score` left out."""
-    faces = [as_detection(face) for face in found]
+def ordered_faces(found, min_score=None, shape=None, must="`boxes` must be"):
+    """`Detection`s or boxes `(x, y, width, height)` as `Detection`s, left to right.
+
+    Those scoring under `min_score`, and with an image `shape` `(height,
+    width)` those without a pixel inside it, are left out. `must` begins
+    the errors, as in `as_detection`.
+    """
+    if not isinstance(found, Iterable) or isinstance(found, (str, bytes)):
+        raise ValueError(f"{must} a list of Detections or boxes (x, y, width, height), [] for no face. Received: {found!r}")
+    faces = [as_detection(face, must) for face in found]
+    if shape is not None:
+        faces = [face for face in faces if _overlaps(face.box, shape)]
     if min_score is not None:
         faces = [face for face in faces if face.score is None or face.score >= min_score]
     return sorted(faces, key=lambda face: (face.box[0], face.box[1]))
+
+
+def _overlaps(box, shape):
+    x, y, width, height = box
+    return min(x + width, shape[1]) > max(x, 0) and min(y + height, shape[0]) > max(y, 0)
 
 
 class HaarFaceDetector:

@@ -1,6 +1,6 @@
 """What a face detector finds: `Detection` (box, score, landmarks)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,14 +49,26 @@ class Detection:
         return {"box": tuple(int(v) for v in self.box), "face_score": None if self.score is None else round(self.score, 4), "landmarks": landmarks}
 
 
-def as_detection(found):
-    """A `Detection` from what a detector returned: a `Detection` or a box `(x, y, width, height)`."""
+def as_detection(found, must="`boxes` must be"):
+    """A `Detection` from what a detector returned: a `Detection` or a box `(x, y, width, height)`, its box as 4 integers.
+
+    `must` begins its errors, e.g. "`boxes` must be" or "`MyDetector.detect(image)` must return".
+    """
     if isinstance(found, Detection):
-        return found
-    box = tuple(found)
-    if len(box) != 4:
-        raise ValueError(f"A face detector must return Detections or boxes (x, y, width, height). Received: {found!r}")
-    return Detection(tuple(int(v) for v in box))
+        return replace(found, box=_box(found.box, must))
+    return Detection(_box(found, must))
+
+
+def _box(box, must):
+    try:
+        values = tuple(int(v) for v in box)
+    except (TypeError, ValueError, OverflowError):
+        values = ()
+    if len(values) != 4:
+        raise ValueError(f"{must} Detections or boxes (x, y, width, height). Received: {box!r}")
+    if values[2] < 0 or values[3] < 0:
+        raise ValueError(f"{must} boxes (x, y, width, height) with a width and height >= 0. Received: box={values}")
+    return values
 
 
 def check_min_score(min_score):

@@ -26,22 +26,28 @@ class MediaError(Exception):
     """A file that could not be read; the message says why."""
 
 
-def collect_files(paths):
+def collect_files(paths, root=None):
     """`(file, name)` pairs to read: each given file, and every file under each folder, sorted.
 
-    `name` is the file's path relative to the folder it was found in (its
-    file name when given directly). Hidden files and folders are left out. A
-    path that does not exist is returned as is, so that reading it reports
-    the problem per file.
+    `name` is the file's path relative to `root`, by default
+    `common_folder(paths)`, so that two files never share a name: one
+    folder `photos/` names `photos/sub/a.jpg` `sub/a.jpg`; folders `d1`
+    and `d2` name theirs `d1/...` and `d2/...`. Hidden files and folders
+    are left out. A path that does not exist is returned as is, so that
+    reading it reports the problem per file.
     """
+    root = common_folder(paths) if root is None else root
     files = []
     for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
-            files.extend((p, p.relative_to(path)) for p in found)
-        else:
-            files.append((path, Path(path.name)))
+        found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path))) if path.is_dir() else [path]
+        files.extend((p, Path(os.path.relpath(os.path.abspath(p), root))) for p in found)
     return files
+
+
+def common_folder(paths):
+    """The deepest folder holding every one of `paths`, a folder counting as itself and anything else as the folder it is in."""
+    folders = [os.path.abspath(p) if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
+    return os.path.commonpath(folders) if folders else os.getcwd()
 
 
 def is_video(path):

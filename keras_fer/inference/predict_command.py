@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from keras_fer.files import atomic_write
 from keras_fer.inference.explain import explanation_image
-from keras_fer.inference.media import MediaError, collect_files, is_video, read_image, read_video
+from keras_fer.inference.media import MediaError, collect_files, common_folder, is_video, read_image, read_video
 from keras_fer.inference.recognizer import face_record
 
 DEFAULT_FPS = 25.0
@@ -30,8 +30,13 @@ def predict_files(recognizer, paths, every=10, annotate=None, explain=None, prog
         every: classify every `every`-th video frame.
         annotate: optional folder for copies with boxes and labels drawn
             (a video `clip.avi` as `clip.avi.mp4`, every frame labelled with
-            the latest classified one).
-        explain: optional folder for a heatmap strip per face of each image.
+            the latest classified one). Copies keep the inputs' folders
+            below the deepest one holding them all
+            (`keras_fer.inference.media.collect_files`): one folder's files
+            go into `annotate` itself, folders `d1` and `d2` into
+            `annotate/d1` and `annotate/d2`, so no output replaces another.
+        explain: optional folder for a heatmap strip per face of each image,
+            in the same folders (`a.jpg`'s first face as `a.jpg_face1.png`).
         progress: a `Progress`, or `None` for none.
 
     Returns:
@@ -47,9 +52,9 @@ def predict_files(recognizer, paths, every=10, annotate=None, explain=None, prog
     records, problems = predict_files(Recognizer(), ["photos/", "clip.mp4"], every=5, annotate="annotated/")
     ```
     """
-    files, problems = [], []
+    files, problems, root = [], [], common_folder(paths)
     for path in paths:
-        found = collect_files([path])
+        found = collect_files([path], root)
         files.extend(found)
         if not found and Path(path).is_dir():
             problems.append((Path(path), "folder without files"))
@@ -171,10 +176,11 @@ def _video_writer(target, frame):
     return cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), frame.fps or DEFAULT_FPS, size)
 
 
-def _write_explanations(recognizer, rgb, boxes, stem):
-    stem.parent.mkdir(parents=True, exist_ok=True)
+def _write_explanations(recognizer, rgb, boxes, target):
+    """One strip per face, `<target>_face<n>.png`: the image's suffix kept, so `a.png` and `a.jpg` write different files."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     for number, face in enumerate(recognizer.explain(rgb, boxes), start=1):
-        explanation_image(face).save(stem.parent / f"{stem.stem}_face{number}.png")
+        explanation_image(face).save(target.parent / f"{target.name}_face{number}.png")
 
 
 def draw_faces(rgb, faces):

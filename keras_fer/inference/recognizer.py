@@ -34,7 +34,8 @@ class Recognizer:
             range, shipped, on the whole image and on tiles for faces from
             32 px), `"blazeface-full"` (BlazeFace full range, one pass),
             `"haar"` (OpenCV's Haar cascade), or an object with `detect(rgb_image)` returning
-            `keras_fer.inference.Detection`s or boxes `(x, y, w, h)`.
+            `keras_fer.inference.Detection`s or boxes `(x, y, w, h)`
+            (a box without a pixel in the image is no face).
             `benchmarks/face_detection.py` measured them
             (`benchmarks/README.md`).
         min_score: smallest detection score kept, in `[0, 1]`; `None` for
@@ -152,8 +153,9 @@ class Recognizer:
         """Class probabilities `(n, num_classes)` of face crops of any size, gray or color.
 
         Args:
-            faces: one crop `(height, width[, 1|3|4 channels])`, at least
-                `MIN_CROP_SIZE` pixels a side, or a list/array of crops;
+            faces: one crop `(height, width[, 1|3|4 channels])` or PIL
+                image, at least `MIN_CROP_SIZE` pixels a side, or a
+                list/array of crops;
                 uint8 pixels, or other numbers in `[0, 255]`. Floats in
                 `[0, 1]`, NaN, bools and values outside `[0, 255]` (16-bit
                 images) are refused with a `ValueError`.
@@ -264,14 +266,15 @@ class Recognizer:
             image: a file path, a PIL image, or a uint8 array (RGB or gray).
             boxes: the faces' `Detection`s or boxes `(x, y, width, height)`
                 if `detect` has already found them (as `keras-fer predict
-                --explain` has); detected when `None`.
+                --explain` has); detected when `None`. A box without a
+                pixel in the image is no face.
         """
         if self.classifier.model is None:
             raise ValueError(f"Explanations need a .keras model; {self.classifier.path} is not one.")
         if self._explainer is None:
             self._explainer = Explainer(self.classifier.model)
         rgb = read_rgb(image)
-        faces = self.detect(rgb) if boxes is None else ordered_faces(boxes)
+        faces = self.detect(rgb) if boxes is None else ordered_faces(boxes, shape=rgb.shape[:2])
         crops = [self.face_crop(rgb, face) for face in faces]
         if not crops:
             return []
@@ -295,6 +298,8 @@ class Recognizer:
 
         height, width, channels = self.classifier.input_shape
         received = type(face).__name__
+        if isinstance(face, Image.Image):
+            face = upright_rgb(face)
         face = np.asarray(face) if face is not None else np.zeros(())
         if face.ndim == 3 and face.shape[-1] == 1:
             face = face[..., 0]
@@ -314,14 +319,20 @@ class Recognizer:
 
 
 def read_rgb(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
-    """An RGB uint8 array from a path, a PIL image (upright by its EXIF orientation) or an array."""
+    """An RGB uint8 array from a path, a PIL image (upright by its EXIF orientation) or an array, with at least one pixel."""
     if isinstance(image, (str, Path)):
         try:
             return upright_rgb(decode_image(image))
         except DataError as error:
             raise ValueError(f"{image} is not a readable image: {error.problem}") from None
-    if isinstance(image, Image.Image):
-        return upright_rgb(image)
+    rgb = upright_rgb(image) if isinstance(image, Image.Image) else _array_rgb(image)
+    if 0 in rgb.shape[:2]:
+        received = f"a PIL image of {image.width}x{image.height} pixels" if isinstance(image, Image.Image) else f"image of shape {np.shape(image)}"
+        raise ValueError(f"`image` must have at least one pixel (a height and width of 1 or more). Received: {received}")
+    return rgb
+
+
+def _array_rgb(image):
     array = np.asarray(image)
     if array.ndim == 2:
         return np.repeat(checked_pixels(array, "An image")[..., None], 3, axis=-1)
@@ -370,7 +381,9 @@ def checked_scores(scores, count, num_classes, path=None):
 
 
 def _is_single(faces):
-    """One crop: a 2-D array, or a 3-D array whose last axis is 1-4 channels (2 is then refused as a crop)."""
+    """One crop: a PIL image, a 2-D array, or a 3-D array whose last axis is 1-4 channels (2 is then refused as a crop)."""
+    if isinstance(faces, Image.Image):
+        return True
     return isinstance(faces, np.ndarray) and (faces.ndim <= 2 or (faces.ndim == 3 and faces.shape[-1] in (1, 2, 3, 4)))
 
 

@@ -10,6 +10,7 @@ from keras_fer.inference.recognizer import face_record, read_rgb
 from keras_fer.validation import is_int, is_number
 
 MIN_OVERLAP = 0.3  # intersection over union that makes a face in one frame the same face in the next
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV takes a C int
 
 
 def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0, keep_frames=False):
@@ -25,8 +26,9 @@ def stream(recognizer, source, every=1, batch_frames=8, smoothing=0.0, keep_fram
 
     Args:
         recognizer: a `keras_fer.Recognizer`.
-        source: a camera index (int), a video file path or a URL that
-            OpenCV opens, or any iterable of frames (uint8 RGB or gray arrays).
+        source: a camera index (an int from 0 to `MAX_CAMERA_INDEX`), a
+            video file path or a URL that OpenCV opens, or any iterable of
+            frames (uint8 RGB or gray arrays).
         every: process every `every`-th frame.
         batch_frames: processed frames whose faces are classified together.
         smoothing: weight in `[0, 1)` of a track's previous scores.
@@ -92,6 +94,11 @@ def _captured(source):
     import cv2
 
     camera = not isinstance(source, (str, Path))
+    if camera and not 0 <= source <= MAX_CAMERA_INDEX:
+        raise ValueError(
+            f"`source` must be a camera index from 0 to {MAX_CAMERA_INDEX}, a video path or URL, or an iterable of frames. "
+            f"Received: source={source!r}"
+        )
     capture = cv2.VideoCapture(int(source) if camera else str(source))
     if not capture.isOpened():
         what = f"camera {source}" if camera else f"video {source}"
