@@ -150,7 +150,7 @@ def _add_study(subcommands):
         help="cells trained at once, each in its own process with cores/jobs threads (default: 1). On 2 CPU "
         "cores, 2 jobs of 1 thread train CBAM models 2.2x faster than 1 job of 2 threads",
     )
-    study.add_argument("--threads", type=_positive_int, help="TensorFlow threads of this process (default: all cores)")
+    study.add_argument("--threads", type=_thread_count, help="TensorFlow threads of this process (default: all cores)")
     study.add_argument("--summary-only", action="store_true", help="only write the summary of the results there are")
     study.add_argument("--no-summary", action="store_true", help="train and gather results, write no summary (as --jobs workers do)")
     study.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -238,7 +238,7 @@ def _add_predict(subcommands):
     predict.add_argument("--batch-size", type=_positive_int, default=64, help="faces per batch (default: 64)")
     predict.add_argument(
         "--threads",
-        type=_positive_int,
+        type=_thread_count,
         metavar="N",
         help="CPU threads of detection and classification: LiteRT's (BlazeFace, twins, .tflite), OpenCV's (Haar) and "
         "TensorFlow's (.keras, SavedModel) (default: LiteRT the machine's cores up to 4, the others their own defaults)",
@@ -573,6 +573,15 @@ def _export(arguments):
 
 
 _MAX_CAMERA_INDEX = 2**31 - 1  # keras_fer.inference.stream.MAX_CAMERA_INDEX, without importing TensorFlow
+_THREADS_LIMIT = 256  # keras_fer.export.litert.THREADS_LIMIT, for every runtime's threads
+
+
+def _thread_count(text):
+    """An argparse `type` taking thread counts: 1 to `_THREADS_LIMIT` (100,000 ended in std::bad_alloc, not an error)."""
+    value = _positive_int(text)
+    if value > _THREADS_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a number of threads from 1 to {_THREADS_LIMIT}, got {text!r}")
+    return value
 
 
 def _camera_index(text):

@@ -1207,6 +1207,8 @@ def test_a_failed_train_leaves_no_runs_folder(tmp_path, capsys):
         (["predict", "a.png", "--camera", "0"], ["give PATHs to read or --camera INDEX, one of the two"]),
         (["predict", "--camera", "-1"], ["argument --camera: must be a non-negative integer, got '-1'"]),
         (["predict", "--camera", "99999999999"], ["argument --camera: must be a camera index from 0 to 2147483647, got '99999999999'"]),
+        (["predict", "a.png", "--threads", "100000"], ["argument --threads: must be a number of threads from 1 to 256, got '100000'"]),
+        (["study", "s.yaml", "--threads", "257"], ["argument --threads: must be a number of threads from 1 to 256, got '257'"]),
         (["fly"], ["argument COMMAND: invalid choice: 'fly'"]),
     ],
     ids=lambda value: (
@@ -1605,3 +1607,10 @@ def test_labels_saved_with_a_byte_order_mark_are_read_without_it(tmp_path, model
     names = ["calm", "glad", "sad", "cross", "shy", "awed", "bored"]
     path = model_copy(tmp_path, models, labels="\n".join(names).encode("utf-8-sig"))  # as Notepad saves UTF-8
     assert load_classifier(path).class_names == tuple(names)
+
+
+def test_the_command_takes_the_thread_limit_of_litert():
+    from keras_fer.cli import _THREADS_LIMIT
+    from keras_fer.export.litert import THREADS_LIMIT
+
+    assert _THREADS_LIMIT == THREADS_LIMIT == 256  # one limit for every runtime's --threads, the CLI's copy without importing TensorFlow
