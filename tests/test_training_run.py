@@ -108,13 +108,40 @@ def test_default_run_directories_count_up_past_finished_runs(tmp_path, monkeypat
 
 
 def test_overwrite_deletes_only_run_files(tmp_path):
-    from keras_fer.training import prepare_run_directory
+    from keras_fer.training import prepare_run_directory, write_config
 
+    write_config(load_config("synthetic"), tmp_path / "config.yaml")
     (tmp_path / "report.json").write_text("{}")
     (tmp_path / "backup").mkdir()
     (tmp_path / "notes.txt").write_text("mine")
     prepare_run_directory(tmp_path, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_overwrite_refuses_files_of_a_run_s_names_that_are_no_keras_fer_run(tmp_path):
+    from keras_fer.training import prepare_run_directory
+
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "thesis.docx").write_text("mine")
+    (tmp_path / "history.csv").write_text("mine")
+    (tmp_path / "config.yaml").write_text("a: [1,\n")  # another tool's, not a keras-fer config
+    with pytest.raises(ValueError, match="holds config.yaml, history.csv, backup but no keras-fer run .* --overwrite would delete them"):
+        prepare_run_directory(tmp_path, overwrite=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["backup", "backup/thesis.docx", "config.yaml", "history.csv"]
+
+
+@pytest.mark.slow
+def test_overwrite_that_fails_its_checks_keeps_the_old_run_and_one_that_starts_from_its_model_replaces_it(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", *sum((["--set", item] for item in SMALL), []), "--epochs", "1", "--output", str(run)]) == 0
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    missing = ["train", "fer2013", "--data", str(tmp_path / "typo.csv"), "--output", str(run), "--overwrite"]
+    assert main(missing) == 2  # deleted the run before finding that the data were missing
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+    own = ["--set", f"model.weights={run / 'model.keras'}", "--set", "training.seed=1"]  # its own model: was deleted, then not found
+    assert main(["train", *sum((["--set", item] for item in SMALL), []), *own, "--epochs", "1", "--output", str(run), "--overwrite"]) == 0
+    replaced = load_config(run / "config.yaml")
+    assert (replaced.model.weights, replaced.training.seed) == (str(run / "model.keras"), 1) and (run / "report.json").is_file()
 
 
 def test_a_directory_in_training_is_never_overwritten_and_default_paths_pass_it(tmp_path, monkeypatch):

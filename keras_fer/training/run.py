@@ -32,6 +32,7 @@ from keras_fer.training.run_directory import (
     completed_epochs,
     delete_run_files,
     repair_backup,
+    replace_run,
     resolve_run_directory,
     run_lock,
 )
@@ -194,16 +195,18 @@ def _train(config, run_dir, verbose, targets, backup_dir=None, chief=True):
         "train": [list(record) for record in train_split.skipped],
         "validation": [list(record) for record in validation_split.skipped],
     }
-    if config.data.label_noise:
-        _write_flipped_labels(train_split, config.data, run_dir / FLIPPED_LABELS_FILE)
     if config.distillation.teachers:
         targets = functools.partial(_distillation_targets, settings=config.distillation, verbose=verbose)
     if targets is not None:
         train_split = dataclasses.replace(train_split, labels=_checked_targets(targets(train_split), train_split))
-    write_config(config, run_dir / CONFIG_FILE)
     arguments = _fit_arguments(settings, strategy)
     with _precision(settings.mixed_precision), strategy.scope():
         model = build_model(config.model, num_classes=len(train_split.class_names), seed=settings.seed)
+        if chief and config.output.overwrite:
+            replace_run(run_dir, config)  # only now: a failed check above leaves the old run (it may even hold the weights or teachers)
+        if config.data.label_noise:
+            _write_flipped_labels(train_split, config.data, run_dir / FLIPPED_LABELS_FILE)
+        write_config(config, run_dir / CONFIG_FILE)
         fit(
             model,
             train_split,

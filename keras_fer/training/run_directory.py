@@ -52,12 +52,20 @@ def resolve_run_directory(config):
     `output.path` defaults to `runs/<config name>`, then `-2`, `-3`... past
     finished runs. A directory holding an unfinished run of the same config
     is resumed; any other non-empty directory is an error unless
-    `output.overwrite`, which deletes keras-fer's files in it first. A
-    directory another keras-fer run is training in is an error (or, for the
-    default path, skipped).
+    `output.overwrite` and it holds a keras-fer run, whose files `train`
+    deletes only once the new run's data, initial weights and teachers have
+    loaded (`replace_run`), so a command that fails its checks leaves the
+    old run as it was (with `training.distribute: multi_worker`, at once).
+    A directory another keras-fer run is training in is an error (or, for
+    the default path, skipped).
     """
     if config.output.path is not None:
-        return prepare_run_directory(config.output.path, config.output.overwrite, config)
+        path = Path(config.output.path)
+        if _replaces_a_run(path, config.output.overwrite, config) and config.training.distribute == "multi_worker":
+            with run_lock(path):  # now, before the other workers, which train from this run's backup/, can read the old one
+                delete_run_files(path)
+        _make_writable_directory(path, "Run directory")
+        return path
     base = Path("runs") / config.name
     for index in range(1, 1000):
         path = base if index == 1 else base.with_name(f"{base.name}-{index}")
@@ -73,22 +81,48 @@ def prepare_run_directory(path, overwrite=False, config=None):
 
     Fails before any training when `path` is a file, cannot be written, or
     holds files, unless it holds an unfinished run of the same `config`
-    (which is resumed) or `overwrite` is set (keras-fer's files in it are
-    deleted; other files are kept).
+    (which is resumed) or `overwrite` is set and it holds a keras-fer run
+    (whose files are deleted now; other files are kept). Files with the
+    names of a run's (`RUN_FILES`) in a folder without a keras-fer
+    `config.yaml` are not a run: they are refused, `overwrite` or not.
     """
     path = Path(path)
+    if _replaces_a_run(path, overwrite, config):
+        with run_lock(path):  # a run that started since the check keeps its files: this fails instead
+            delete_run_files(path)
+    _make_writable_directory(path, "Run directory")
+    return path
+
+
+def replace_run(run_dir, config):
+    """Deletes the files of the run in `run_dir` that a new run of `config` replaces (`output.overwrite`): none when it resumes it.
+
+    `train` calls it, holding the run's lock, after the new run's inputs
+    have loaded and before it writes its first file.
+    """
+    if any(Path(run_dir).iterdir()) and not is_resumable(run_dir, config):
+        delete_run_files(run_dir)
+
+
+def _replaces_a_run(path, overwrite, config):
+    """Whether a new run of `config` in `path` replaces the run there; a `ValueError` for every case it must not go on."""
     if path.exists() and not path.is_dir():
         raise ValueError(f"Run directory {path} is a file, not a directory.")
     owner = lock_owner(path)
     if owner is not None:
         raise _in_use(path, owner)
-    if path.is_dir() and any(path.iterdir()) and not is_resumable(path, config):
-        if not overwrite:
-            raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
-        with run_lock(path):  # a run that started since the check above keeps its files: this fails instead
-            delete_run_files(path)
-    _make_writable_directory(path, "Run directory")
-    return path
+    if not path.is_dir() or not any(path.iterdir()) or is_resumable(path, config):
+        return False
+    if not overwrite:
+        raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
+    if _saved_config(path) is None:
+        names = [name for name in RUN_FILES if (path / name).exists()]
+        if names:
+            raise ValueError(
+                f"Run directory {path} holds {', '.join(names)} but no keras-fer run (no config.yaml that keras-fer reads): "
+                "--overwrite would delete them. Choose another --output or move them away."
+            )
+    return True
 
 
 def prepare_report_directory(path, overwrite=False):
@@ -172,13 +206,12 @@ def is_resumable(path, config):
     an older keras-fer, whose `config.yaml` lacks keys added since (with
     defaults that keep its meaning), still resumes.
     """
-    saved = Path(path) / CONFIG_FILE
-    if config is None or not saved.is_file() or (Path(path) / REPORT_FILE).exists():
+    if config is None or (Path(path) / REPORT_FILE).exists():
         return False
-    try:
-        theirs = config_to_dict(config_from_dict(load_yaml(saved.read_text()), source=str(saved)))
-    except (ValueError, TypeError, AttributeError, yaml.YAMLError):
-        return False  # not a config this keras-fer reads: not the same run
+    saved = _saved_config(path)
+    if saved is None:
+        return False  # no config this keras-fer reads: not the same run
+    theirs = config_to_dict(saved)
     ours = config_to_dict(config)
     for values in (ours, theirs):
         values.get("output", {}).pop("overwrite", None)
@@ -186,6 +219,17 @@ def is_resumable(path, config):
         values.get("training", {}).pop("backend", None)  # any backend continues the run: weights and optimizer state load on each
         values.get("training", {}).pop("time_limit", None)  # a limit is the call's, not the run's: time_limit.json keeps its plan
     return ours == theirs
+
+
+def _saved_config(path):
+    """The `Config` of the run in `path` (its `config.yaml`), or `None` when there is none that this keras-fer reads."""
+    saved = Path(path) / CONFIG_FILE
+    if not saved.is_file():
+        return None
+    try:
+        return config_from_dict(load_yaml(saved.read_text()), source=str(saved))
+    except (ValueError, TypeError, AttributeError, OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
 
 
 def delete_run_files(path):
