@@ -48,3 +48,11 @@ def test_soft_validation_labels_against_class_indices_are_an_error(tmp_path):
     with pytest.raises(ValueError, match="training labels are class indices but the validation labels are probabilities"):
         fit(tiny_resnet(), FERDataset(images, labels, CLASSES), FERDataset(images, np.eye(3, dtype="float32")[labels], CLASSES), tmp_path)
     assert not (tmp_path / "history.csv").exists()
+
+
+def test_splits_that_name_their_classes_in_another_order_are_an_error(tmp_path):
+    images, labels = faces(8, seed=0)
+    swapped = FERDataset(images, labels, ("b", "a", "c"))  # its class 0 is the training split's class 1
+    with pytest.raises(ValueError, match=r"name their classes differently.*training \['a', 'b', 'c'\], validation \['b', 'a', 'c'\]"):
+        fit(tiny_resnet(), FERDataset(images, labels, CLASSES), swapped, tmp_path)
+    assert not (tmp_path / "history.csv").exists()

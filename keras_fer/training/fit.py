@@ -116,6 +116,11 @@ def fit(
         raise ValueError("`early_stopping_patience` needs a validation metric to watch; `monitor: last` has none.")
     train.check_model(model)
     validation.check_model(model)
+    if tuple(train.class_names) != tuple(validation.class_names):
+        raise ValueError(
+            f"The training and validation splits name their classes differently, so the validation metrics would compare other classes: "
+            f"training {list(train.class_names)}, validation {list(validation.class_names)}"
+        )
     validation = _labels_like(train, validation)
     devices = data_parallel_devices()
     shard = process_shard() if devices > 1 else None
