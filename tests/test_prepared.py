@@ -223,6 +223,7 @@ def test_training_and_evaluation_stream_from_a_prepared_folder(tmp_path):
     prepare(config.data, tmp_path / "prepared", (32, 32), 1)
     settings = [
         f"data.prepared={tmp_path / 'prepared'}",
+        "data.dataset=folder",
         "data.label_noise=0.25",
         "model.input_shape=[32,32,1]",
         "training.epochs=2",
@@ -243,7 +244,10 @@ def test_training_and_evaluation_stream_from_a_prepared_folder(tmp_path):
     train_split, _ = load_splits(**dataclasses.asdict(config.data), image_size=(32, 32), channels=1)
     assert sum(train_split.class_counts) == 34 and (train_split.labels != load_prepared(tmp_path / "prepared", "train").labels).sum() == 8
     with pytest.raises(ValueError, match="holds 32x32x1 images; the model takes 48x48x1: prepare the data again"):
-        load_splits(prepared=str(tmp_path / "prepared"), image_size=(48, 48), channels=1)
+        load_splits(dataset="folder", prepared=str(tmp_path / "prepared"), image_size=(48, 48), channels=1)
+    with pytest.raises(ValueError, match="was prepared from dataset 'folder', but data.dataset is 'fer2013': set data.dataset=folder"):
+        train(load_config("fer2013", [*settings[:1], *settings[2:-1], f"output.path={tmp_path / 'other'}"]), verbose=0)  # recorded FER2013
+    assert not (tmp_path / "other").exists()
 
 
 ON_JAX = (

@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_fer.data.images import DataError
 from keras_fer.data.label_noise import flip_labels
-from keras_fer.data.prepared import load_prepared
+from keras_fer.data.prepared import load_prepared, read_manifest
 from keras_fer.data.registry import load_split
 
 
@@ -89,12 +89,23 @@ def load_config_split(data, split, image_size, channels, seed=0):
 def _load(dataset, path, split, on_error, options, prepared, image_size, channels, seed):
     """One split: from the prepared folder when there is one, else from the dataset by its loader."""
     if prepared:
-        return load_prepared_split(prepared, split, image_size, channels)
+        return load_prepared_split(prepared, split, image_size, channels, dataset)
     return load_split(dataset, path, split, on_error, options, image_size, channels, seed)
 
 
-def load_prepared_split(prepared, split, image_size, channels):
-    """One split of a prepared dataset; a `ValueError` unless its images are `image_size` with `channels`."""
+def load_prepared_split(prepared, split, image_size, channels, dataset=None):
+    """One split of a prepared dataset; a `ValueError` unless its images are `image_size` with `channels` and came from `dataset`.
+
+    `dataset` is the config's `data.dataset`, which the run's config and
+    report record: it must be the one the folder was prepared from
+    (`None` takes any).
+    """
+    source = read_manifest(prepared)["source"].get("dataset")
+    if dataset is not None and source != dataset:
+        raise ValueError(
+            f"data.prepared: {prepared} was prepared from dataset {source!r}, but data.dataset is {dataset!r}: "
+            f"set data.dataset={source} (or train with that dataset's preset), so that the run records the data it trained on"
+        )
     dataset = load_prepared(prepared, split)
     if (*dataset.image_size, dataset.channels) != (*image_size, channels):
         raise ValueError(
