@@ -672,6 +672,9 @@ SET_CASES = [
     ("model.preset=huge", ["`--set model.preset` must be one of", "Received: 'huge'"]),
     ("model.input_shape=[32, 32]", ["`--set model.input_shape` must be a list of 3 integers (height, width, channels). Received: [32, 32]"]),
     ("model.input_shape=[32, 32, x]", ["`--set model.input_shape` must be a list of integers. Received: [32, 32, 'x']"]),
+    ("model.input_shape=[16, 16, 2]", ["`--set model.input_shape` must be [height, width, channels]: sides 8 to 1024, channels 1 or 3"]),
+    ("model.input_shape=[0, 16, 1]", ["`--set model.input_shape` must be [height, width, channels]", "Received: (0, 16, 1)"]),
+    ("model.input_shape=[100000, 100000, 1]", ["`--set model.input_shape` must be", "Received: (100000, 100000, 1)"]),  # ran out of memory
     ("model.internal_size=[64]", ["`--set model.internal_size` must be a list of 2 integers (height, width). Received: [64]"]),
     (
         "model.internal_size=[64, 4]",

@@ -39,6 +39,7 @@ from keras_fer.training.optimizers import OPTIMIZERS, SCHEDULES
 from keras_fer.validation import is_int, is_number, is_odd_size
 
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+MAX_INPUT_SIDE = 1024  # pixels a side of model.input_shape: 4x the paper's 224 (a 100,000-pixel side ran out of memory, not into an error)
 DISTRIBUTE = ("auto", "mirrored", "multi_worker", "none")
 BACKENDS = (None, "tensorflow", "jax", "torch")
 MONITORS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_loss", "last")
@@ -93,7 +94,9 @@ class ModelConfig:
     """
 
     preset: str = _field("tiny", choices=tuple(PRESETS))
-    input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(None, length=3)
+    input_shape: typing.Optional[typing.Tuple[int, ...]] = _field(
+        None, length=3, rule=(lambda shape: _image_shape(shape), f"[height, width, channels]: sides 8 to {MAX_INPUT_SIDE}, channels 1 or 3")
+    )
     internal_size: typing.Optional[typing.Tuple[int, ...]] = _field(
         None, length=2, rule=(lambda sides: all(side >= 8 for side in sides), "two integers >= 8, (height, width) the model resizes its input to")
     )
@@ -182,6 +185,11 @@ class Config:
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     name: str = "custom"
+
+
+def _image_shape(shape):
+    height, width, channels = shape
+    return all(8 <= side <= MAX_INPUT_SIDE for side in (height, width)) and channels in (1, 3)
 
 
 def model_input_shape(model):
