@@ -166,3 +166,15 @@ def test_threads_reach_the_torch_backend(monkeypatch):
     _set_threads(3)
     _set_threads(None)
     assert taken == [3]
+
+
+def test_evaluating_a_shipped_model_writes_its_report_here_not_into_the_package(tmp_path, monkeypatch):
+    from keras_fer.models import WEIGHTS
+    from keras_fer.training.evaluate_command import evaluate_run
+
+    assets = WEIGHTS["fer2013"].path.parent
+    before = sorted(path.name for path in assets.iterdir())
+    monkeypatch.chdir(tmp_path)
+    output, report = evaluate_run(WEIGHTS["fer2013"].path, config="synthetic", overrides=["data.options={validation_samples_per_class: 2}"])
+    assert output == Path("fer2013-evaluate-val") and (tmp_path / output / "report.json").is_file() and report["num_examples"] == 14
+    assert sorted(path.name for path in assets.iterdir()) == before  # was written to keras_fer/assets/fer2013-evaluate-val

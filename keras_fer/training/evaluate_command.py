@@ -27,9 +27,11 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
         shift: test-time augmentation by moving the images 1 to `shift`
             pixels in each direction (`keras_fer.models.predict_probabilities`).
         output: the report directory; default `<run>/evaluate-<split>`
-            (`<file stem>-evaluate-<split>` next to a `.keras` file), with
-            `-flip` and `-shift<N>` appended when they are used. An
-            evaluation that fails removes the folder it created.
+            (`<file stem>-evaluate-<split>` next to a `.keras` file, or in
+            the current folder for a file installed with keras-fer, whose
+            package is never written to), with `-flip` and `-shift<N>`
+            appended when they are used. An evaluation that fails removes
+            the folder it created.
         overwrite: replace an existing report in `output`.
         batch_size: prediction batch size.
 
@@ -44,7 +46,7 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
     resolved = load_config(config, overrides)
     split = split or resolved.data.validation_split
     name = f"evaluate-{Path(split).stem}{'-flip' if flip else ''}{f'-shift{shift}' if shift else ''}"
-    output = Path(output) if output else (run_dir / name if run_dir else model_path.with_name(f"{model_path.stem}-{name}"))
+    output = Path(output) if output else _default_output(model_path, run_dir, name)
     loaded = float32_copy(load_model_file(model_path))  # as predictions and exports compute
     height, width, channels = loaded.input_shape[1:]
     check_shift(shift, (height, width))
@@ -60,3 +62,11 @@ def evaluate_run(model, config=None, overrides=(), split=None, flip=False, outpu
             shutil.rmtree(created, ignore_errors=True)
         raise
     return output, report
+
+
+def _default_output(model_path, run_dir, name):
+    if run_dir is not None:
+        return run_dir / name
+    report = f"{model_path.stem}-{name}"
+    package = Path(__file__).resolve().parents[1]
+    return Path(report) if package in model_path.resolve().parents else model_path.with_name(report)
