@@ -53,6 +53,11 @@ def test_teachers_are_checked_and_named(tmp_path):
     wrong.save(tmp_path / "wrong.keras")
     with pytest.raises(ValueError, match=r"Teacher .*wrong.keras: The model takes \(3, 3, 1\) images but the dataset has \(2, 2, 1\)"):
         distillation_targets(FACES, [tmp_path / "wrong.keras"])
+    logits = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])  # no softmax
+    logits.layers[-1].set_weights([np.array([[1, 0], [0, 1], [0, 0], [0, 0]], "float32"), np.zeros(2, "float32")])
+    logits.save(tmp_path / "logits.keras")
+    with pytest.raises(ValueError, match=r"Teacher .*logits.keras: its outputs must be class probabilities .* 2 rows are not. .* row 0 = \[2.0, 2.0"):
+        distillation_targets(FACES, [tmp_path / "logits.keras"])  # was an error about `targets` rows, naming no teacher
 
 
 def test_config_teachers_become_the_training_targets(tmp_path, monkeypatch, capsys):

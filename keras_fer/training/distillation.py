@@ -47,7 +47,7 @@ def distillation_targets(dataset, teachers, label_weight=0.5, flip=True, batch_s
         raise ValueError(f"`label_weight` must lie in [0, 1]. Received: label_weight={label_weight}")
     num_classes = len(dataset.class_names)
     labels = dataset.labels if dataset.labels.ndim == 2 else np.eye(num_classes)[dataset.labels]
-    predictions = sum(predict_probabilities(model, dataset, batch_size, flip) for model in _load_teachers(teachers, dataset))
+    predictions = sum(_probabilities(name, model, dataset, batch_size, flip) for name, model in _load_teachers(teachers, dataset))
     predictions = predictions / len(teachers)
     accuracy = float(np.mean(predictions.argmax(axis=1) == labels.argmax(axis=1)))
     targets = label_weight * labels + (1 - label_weight) * predictions
@@ -61,10 +61,11 @@ def check_teachers(teachers):
 
 
 def _load_teachers(teachers, dataset):
+    """`(name, model)` of each teacher, checked against `dataset`."""
     for teacher in teachers:
         if isinstance(teacher, keras.Model):
             dataset.check_model(teacher)
-            yield teacher
+            yield f"model {teacher.name!r}", teacher
             continue
         check_teachers([teacher])
         model = load_model_file(teacher)
@@ -72,4 +73,17 @@ def _load_teachers(teachers, dataset):
             dataset.check_model(model)
         except ValueError as error:
             raise ValueError(f"Teacher {teacher}: {error}") from None
-        yield model
+        yield str(teacher), model
+
+
+def _probabilities(name, model, dataset, batch_size, flip):
+    """A teacher's predictions, or a `ValueError` naming it when they are not class probabilities (logits, say)."""
+    predictions = predict_probabilities(model, dataset, batch_size, flip)
+    bad = ~np.isfinite(predictions).all(axis=1) | (predictions < 0).any(axis=1) | ~np.isclose(predictions.sum(axis=1), 1, atol=1e-3)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Teacher {name}: its outputs must be class probabilities (a softmax: non-negative, summing to 1); {bad.sum()} rows are not. "
+            f"Received: row {row} = {predictions[row].round(4).tolist()}"
+        )
+    return predictions
