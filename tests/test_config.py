@@ -120,6 +120,8 @@ def test_an_entry_of_a_switched_off_mapping_is_an_error():
 
 
 def test_bad_files_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="`source` must be a preset name \\['affectnet'.* or a YAML file's path. Received: source=None"):
+        load_config(None)  # a TypeError from pathlib before
     with pytest.raises(ValueError, match="neither a YAML file nor a preset. Presets: \\['affectnet'"):
         load_config(tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import inspect
 import math
+import os
 import re
 import typing
 from importlib import resources
@@ -341,6 +342,8 @@ def yaml_problem(error):
 
 
 def _read_source(source):
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"`source` must be a preset name {preset_names()} or a YAML file's path. Received: source={source!r}")
     if str(source) in preset_names():
         return (resources.files("keras_fer") / "configs" / f"{source}.yaml").read_text(), str(source)
     path = Path(source)
