@@ -159,6 +159,11 @@ def test_hidden_files_are_ignored(tmp_path):
     [
         ({"class_names": "happy"}, "distinct folder names"),
         ({"class_names": ("happy", "happy")}, "distinct folder names"),
+        ({"class_names": ("happy", "..")}, r"`class_names` must be plain folder names, not paths, '.' or '..'. Received: '..' in class_names="),
+        ({"class_names": (".", "sad")}, r"Received: '.' in class_names="),
+        ({"class_names": ("happy", "a/b")}, r"Received: 'a/b' in class_names="),
+        ({"class_names": ("/tmp", "sad")}, r"Received: '/tmp' in class_names="),
+        ({"class_names": ("happy", "a\\b")}, r"Received: 'a\\\\b' in class_names="),
         ({"class_names": ("happy", "sad"), "channels": 4}, "channels=4"),
         ({"class_names": ("happy", "sad"), "on_error": "ignore"}, "on_error='ignore'"),
     ],

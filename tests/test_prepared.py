@@ -172,6 +172,29 @@ def test_prepare_never_overwrites_other_files_or_settings(tmp_path):
         prepare(folder_data(faces), tmp_path / "other", (48, 48), 1, encoding="jpeg")
 
 
+@pytest.mark.parametrize(
+    "name,text,problem",
+    [
+        (MANIFEST_FILE, "garbage", "not a keras-fer manifest (Expecting value: line 1 column 1 (char 0))"),
+        (MANIFEST_FILE, "[1, 2]", "not a keras-fer manifest; expected format 'keras-fer-prepared'"),
+        (MANIFEST_FILE, '{"fingerprint": 1}', "not a keras-fer manifest; expected format 'keras-fer-prepared'"),
+        (PROGRESS_FILE, "[1]", "not a keras-fer prepare state; expected the settings of an unfinished `keras-fer prepare`"),
+        (
+            PROGRESS_FILE,
+            '{"fin',
+            "not a keras-fer prepare state (Unterminated string starting at: line 1 column 2 (char 1)); choose another folder or delete it",
+        ),
+    ],
+)
+def test_a_foreign_manifest_or_prepare_state_is_named_and_left_alone(tmp_path, name, text, problem):
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / name).write_text(text)
+    with pytest.raises(DataError) as error:
+        prepare(folder_data(write_folders(tmp_path / "faces")), tmp_path / "prepared", (48, 48), 1)
+    assert str(error.value) == f"{tmp_path / 'prepared' / name}: {problem}"
+    assert [path.name for path in (tmp_path / "prepared").iterdir()] == [name] and (tmp_path / "prepared" / name).read_text() == text
+
+
 def test_corrupt_or_missing_shards_are_named(tmp_path):
     prepare(folder_data(write_folders(tmp_path / "faces")), tmp_path / "prepared", (48, 48), 1, shard_size=4)
     shard = tmp_path / "prepared" / "0-train" / "shard-00001-of-00004.array_record"
@@ -294,6 +317,11 @@ def test_prepare_command(tmp_path, capsys):
     assert f"{faces / 'test'}" in capsys.readouterr().err and not (tmp_path / "other").exists()
     assert main(["prepare", "synthetic", "--set", f"data.prepared={tmp_path / 'prepared'}", "--output", str(tmp_path / "again")]) == 2
     assert "the config already reads a prepared dataset" in capsys.readouterr().err
+    (tmp_path / "prepared" / MANIFEST_FILE).write_text("garbage")
+    assert main(["prepare", str(tmp_path / "data.yaml"), "--output", str(tmp_path / "prepared")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"keras-fer prepare: error: {tmp_path / 'prepared' / MANIFEST_FILE}: not a keras-fer manifest (Expecting value: line 1 column 1 (char 0))"
+    )
 
 
 @needs_fer2013

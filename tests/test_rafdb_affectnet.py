@@ -46,6 +46,22 @@ def test_rafdb_bad_lines_name_the_line(tmp_path, line, problem):
     assert load_rafdb(tmp_path, "train", on_error="skip").num_examples == 3
 
 
+def test_rafdb_image_listed_twice_with_two_labels_names_the_second_line(tmp_path):
+    write_rafdb(tmp_path, RAF_LINES + ["train_00001.jpg 4"])
+    problem = "list_patition_label.txt:5: train_00001.jpg is listed twice with different labels (list_patition_label.txt:1: label 1; here: label 4)"
+    with pytest.raises(DataError, match=re.escape(problem)):
+        load_rafdb(tmp_path, "train")
+    skipped = load_rafdb(tmp_path, "train", on_error="skip")
+    assert [EXPRESSIONS[label] for label in skipped.labels] == ["surprise", "happy", "neutral"]  # the first listing is kept
+    assert skipped.skipped[0][0] == "list_patition_label.txt:5" and load_rafdb(tmp_path, "test").num_examples == 1
+
+
+def test_rafdb_line_repeated_exactly_is_read_once(tmp_path):
+    train = load_rafdb(write_rafdb(tmp_path, RAF_LINES + ["train_00002.jpg 4"]), "train")
+    assert [EXPRESSIONS[label] for label in train.labels] == ["surprise", "happy", "neutral"]
+    assert train.skipped == (("list_patition_label.txt:5", "train_00002.jpg repeats list_patition_label.txt:2; read once"),)
+
+
 def test_rafdb_missing_image_and_bad_arguments(tmp_path):
     write_rafdb(tmp_path)
     (tmp_path / "Image" / "aligned" / "train_00002_aligned.jpg").unlink()
@@ -98,6 +114,9 @@ def test_affectnet_seven_classes_leave_out_contempt(tmp_path):
         ("0/image0.jpg,30,ten,60,60,x,1,0,0", "face box and expression must be numbers"),
         ("0/image0.jpg,30,10,60", "expected 9 fields, found 4"),
         ("0/image0.jpg,100,10,60,60,x,1,0,0", "face box (x=100, y=10, width=60, height=60) does not fit in the 120x80 image"),
+        ("0/image0.jpg,inf,10,60,60,x,1,0,0", "training.csv:3: face box and expression must be numbers, not inf or nan"),
+        ("0/image0.jpg,30,10,-inf,60,x,1,0,0", "training.csv:3: face box and expression must be numbers, not inf or nan"),
+        (" ,30,10,60,60,x,1,0,0", "training.csv:3: subDirectory_filePath ' ' names no image file; expected an image path under the images folder"),
     ],
 )
 def test_affectnet_bad_rows_name_line_or_file(tmp_path, row, problem):
@@ -106,6 +125,27 @@ def test_affectnet_bad_rows_name_line_or_file(tmp_path, row, problem):
     with pytest.raises(DataError, match=re.escape(problem)):
         load_affectnet(csv_path, images, image_size=(16, 16))
     assert load_affectnet(csv_path, images, image_size=(16, 16), on_error="skip").num_examples == 1
+
+
+def test_affectnet_image_listed_twice_with_two_labels_names_the_second_line(tmp_path):
+    csv_path, images = write_affectnet(tmp_path, expressions=(1,))
+    csv_path.write_text(csv_path.read_text() + "0/image0.jpg,30,10,60,60,x,2,0,0\n")
+    problem = (
+        "training.csv:3: 0/image0.jpg face box (30, 10, 60, 60) is listed twice with different labels "
+        "(training.csv:2: expression 1; here: expression 2)"
+    )
+    with pytest.raises(DataError, match=re.escape(problem)):
+        load_affectnet(csv_path, images, image_size=(16, 16))
+    skipped = load_affectnet(csv_path, images, image_size=(16, 16), on_error="skip")
+    assert [EXPRESSIONS_WITH_CONTEMPT[label] for label in skipped.labels] == ["happy"] and skipped.skipped[0][0] == "training.csv:3"
+
+
+def test_affectnet_row_repeated_exactly_is_read_once(tmp_path):
+    csv_path, images = write_affectnet(tmp_path, expressions=(1,))
+    csv_path.write_text(csv_path.read_text() + "./0/image0.jpg,30.0,10,60,60,x,1,0.4,0\n")  # same image, box and expression
+    dataset = load_affectnet(csv_path, images, image_size=(16, 16))
+    assert dataset.num_examples == 1 and dataset.sources == ("training.csv:2",)
+    assert dataset.skipped == (("training.csv:3", "0/image0.jpg face box (30, 10, 60, 60) repeats training.csv:2; read once"),)
 
 
 def test_affectnet_bad_header_and_arguments(tmp_path):

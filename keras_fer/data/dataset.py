@@ -234,6 +234,32 @@ class ErrorPolicy:
         self.skipped.append((source, reason))
 
 
+class ListedOnce:
+    """Each image of a label file once: an exact repeat is read once, a repeat with another label is an error.
+
+    `is_new(name, label, source)` is `True` the first time `name` is listed.
+    A later line giving it the same `label` (a description such as
+    `"label 4"`) is left out and listed in `policy.skipped`, whatever
+    `on_error`; one giving another label is a `DataError` naming that line
+    and the first (or skipped with `on_error="skip"`, the first kept).
+    """
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.first = {}
+
+    def is_new(self, name, label, source):
+        if name not in self.first:
+            self.first[name] = (source, label)
+            return True
+        first_source, first_label = self.first[name]
+        if label == first_label:
+            self.policy.leave_out(source, f"{name} repeats {first_source}; read once")
+        else:
+            self.policy.handle(DataError(source, f"{name} is listed twice with different labels ({first_source}: {first_label}; here: {label})"))
+        return False
+
+
 def csv_records(path, header):
     """Yields `(source, row)` for each row of a CSV whose header is `header`.
 

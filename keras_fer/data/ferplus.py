@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, EXPRESSIONS_WITH_CONTEMPT, FERPLUS_VOTE_ORDER
-from keras_fer.data.dataset import ErrorPolicy, csv_records, csv_rows, decode_dataset
+from keras_fer.data.dataset import ErrorPolicy, ListedOnce, csv_records, csv_rows, decode_dataset
 from keras_fer.data.images import DataError, check_image_format
 
 SPLIT_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
@@ -46,6 +46,12 @@ def load_ferplus(
     dropped it (no image name) or, in `"majority"` mode with `drop_ties`,
     when two classes tie for the most votes (without `drop_ties` the first
     in canonical order wins).
+
+    A malformed row, an image listed again in the split with other votes
+    (or face box) or a missing or corrupt image is a `DataError` naming the
+    line or file (or skipped and listed with `on_error="skip"`); a row
+    repeating an earlier one, as three of Microsoft's `fer2013new.csv`
+    Training rows do, is read once (the repeat listed in `dataset.skipped`).
 
     Args:
         path: the FER+ folder, or `fer2013new.csv`.
@@ -123,17 +129,24 @@ def _rows(path, split, images, policy):
 
 
 def _label_csv_rows(folder, policy):
+    listed = ListedOnce(policy)
     for line, row in csv_rows(folder / "label.csv", f"{folder.name}/label.csv"):
         source = f"{folder.name}/label.csv:{line}"
         try:
             if len(row) != 12:
                 raise DataError(source, f"expected 12 fields (name, box, 10 votes), found {len(row)}")
-            yield source, folder / row[0].strip(), _box(row[1], source), _votes(row[2:], source)
+            name, box, votes = row[0].strip(), _box(row[1], source), _votes(row[2:], source)
+            if not name:
+                raise DataError(source, f"the image name is empty; expected a file name in {folder.name}")
         except DataError as error:
             policy.handle(error)
+            continue
+        if listed.is_new(name, f"face box {box}, votes {[int(f) for f in row[2:]]}", source):
+            yield source, folder / name, box, votes
 
 
 def _new_csv_rows(path, split, images, policy):
+    listed = ListedOnce(policy)
     for source, row in csv_records(path, NEW_CSV_HEADER):
         if len(row) != 12:
             policy.handle(DataError(source, f"expected 12 fields, found {len(row)}"))
@@ -147,8 +160,9 @@ def _new_csv_rows(path, split, images, policy):
             except DataError as error:
                 policy.handle(error)
                 continue
-            nested = images / SPLIT_FOLDERS[split] / name
-            yield source, nested if nested.is_file() else images / name, None, votes
+            if listed.is_new(name, f"votes {[int(f) for f in row[2:]]}", source):
+                nested = images / SPLIT_FOLDERS[split] / name
+                yield source, nested if nested.is_file() else images / name, None, votes
 
 
 def _box(text, source):

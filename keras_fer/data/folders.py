@@ -26,7 +26,7 @@ def load_image_folder(root, class_names, image_size=(48, 48), channels=1, on_err
     Args:
         root: the folder holding one folder per class.
         class_names: folder names in label order, e.g.
-            `keras_fer.data.EXPRESSIONS`.
+            `keras_fer.data.EXPRESSIONS`; plain names, not paths.
         image_size: `(height, width)` of the returned images.
         channels: 1 (grayscale) or 3 (RGB).
         on_error: `"raise"` or `"skip"`.
@@ -90,4 +90,7 @@ def _validated_class_names(class_names):
         raise ValueError(
             f"`class_names` must be distinct folder names in label order, e.g. keras_fer.data.EXPRESSIONS. Received: class_names={class_names!r}"
         )
+    paths = [name for name in names if name in (".", "..") or set(name) & {"/", "\\", "\0"}]
+    if paths:
+        raise ValueError(f"`class_names` must be plain folder names, not paths, '.' or '..'. Received: {paths[0]!r} in class_names={class_names!r}")
     return names

@@ -121,7 +121,7 @@ def prepare(
     workers = workers or os.cpu_count()
     splits = list(dict.fromkeys(splits or (data.train_split, data.validation_split)))
     output = Path(output)
-    _check_output(output)
+    existing = _check_output(output)
 
     listed = {}
     for split in splits:
@@ -140,7 +140,7 @@ def prepare(
         "seed": seed,
         "splits": {split: {"records": len(records), "sources": _digest("\n".join(map(str, records.sources)))} for split, records in listed.items()},
     }
-    finished = _start(output, fingerprint)
+    finished = _start(output, fingerprint, *existing)
     if finished is not None:
         return finished
 
@@ -202,33 +202,45 @@ class _DecodedRecords:
 
 
 def _check_output(output):
+    """The manifest and the unfinished preparation's settings in `output` (`None` when absent); a `ValueError` for anything else."""
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; expected a folder to prepare the dataset in.")
-    if output.is_dir() and any(output.iterdir()) and not ((output / PROGRESS_FILE).is_file() or (output / MANIFEST_FILE).is_file()):
-        raise ValueError(f"--output {output} is not empty and holds no keras-fer preparation; choose a new or empty folder.")
-
-
-def _start(output, fingerprint):
-    """Returns the manifest of a finished identical preparation; else records `fingerprint` and returns `None`."""
     manifest_path, progress_path = output / MANIFEST_FILE, output / PROGRESS_FILE
+    if output.is_dir() and any(output.iterdir()) and not (progress_path.is_file() or manifest_path.is_file()):
+        raise ValueError(f"--output {output} is not empty and holds no keras-fer preparation; choose a new or empty folder.")
     if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
+        return read_manifest(output), None
+    return None, (_read_progress(progress_path) if progress_path.is_file() else None)
+
+
+def _read_progress(path):
+    """The settings an unfinished `prepare` recorded in `path`, or a `DataError` saying it holds none."""
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(path, f"not a keras-fer prepare state ({error}); choose another folder or delete it") from None
+    if not isinstance(started, dict) or not {"source", "splits"} <= set(started):
+        raise DataError(path, "not a keras-fer prepare state; expected the settings of an unfinished `keras-fer prepare`")
+    return started
+
+
+def _start(output, fingerprint, manifest, started):
+    """Returns the finished identical `manifest`; else checks or records `fingerprint` and returns `None`."""
+    if manifest is not None:
         if manifest.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"--output {output} holds a dataset prepared with other settings ({_difference(manifest.get('fingerprint'), fingerprint)}); "
                 "choose another folder or delete it."
             )
         return manifest
-    if progress_path.is_file():
-        started = json.loads(progress_path.read_text())
-        if started != fingerprint:
-            raise ValueError(
-                f"--output {output} holds an unfinished preparation with other settings ({_difference(started, fingerprint)}); "
-                "run it with its own settings to finish it, or choose another folder."
-            )
-    else:
+    if started is not None and started != fingerprint:
+        raise ValueError(
+            f"--output {output} holds an unfinished preparation with other settings ({_difference(started, fingerprint)}); "
+            "run it with its own settings to finish it, or choose another folder."
+        )
+    if started is None:
         output.mkdir(parents=True, exist_ok=True)
-        with atomic_write(progress_path) as file:
+        with atomic_write(output / PROGRESS_FILE) as file:
             json.dump(fingerprint, file, indent=1)
     for folder in [output, *(path for path in output.iterdir() if path.is_dir())]:
         remove_temporaries(folder)
@@ -236,7 +248,7 @@ def _start(output, fingerprint):
 
 
 def _difference(old, new):
-    old, new = old or {}, new or {}
+    old, new = (value if isinstance(value, dict) else {} for value in (old, new))
     keys = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
     return ", ".join(f"{key}: {old.get(key)!r} there, {new.get(key)!r} now" for key in keys[:2]) or "unknown"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fer.data.classes import EXPRESSIONS, RAFDB_ORDER
-from keras_fer.data.dataset import ErrorPolicy, decode_dataset, read_text
+from keras_fer.data.dataset import ErrorPolicy, ListedOnce, decode_dataset, read_text
 from keras_fer.data.images import DataError, check_image_format
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
@@ -19,9 +19,11 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
     labels 1..7 = surprise, fear, disgust, happiness, sadness, anger,
     neutral. Aligned faces are read from
     `Image/aligned/train_00001_aligned.jpg`, originals from
-    `Image/original/train_00001.jpg`. A malformed line, a label outside 1..7
-    or a missing, empty or corrupt image is a `DataError` naming the line or
-    file (or skipped and listed with `on_error="skip"`).
+    `Image/original/train_00001.jpg`. A malformed line, a label outside 1..7,
+    an image listed again with another label or a missing, empty or corrupt
+    image is a `DataError` naming the line or file (or skipped and listed
+    with `on_error="skip"`); a line repeating an earlier one is read once
+    (the repeat listed in `dataset.skipped`).
 
     Args:
         root: the RAF-DB `basic` folder.
@@ -50,6 +52,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
         raise ValueError(f"RAF-DB folder {root} has no {LABEL_FILE}.")
     policy = ErrorPolicy(on_error)
     paths, labels, sources = [], [], []
+    listed = ListedOnce(policy)
     for line, text in enumerate(read_text(root / LABEL_FILE, LABEL_FILE.name).splitlines(), start=1):
         source = f"{LABEL_FILE.name}:{line}"
         try:
@@ -57,7 +60,7 @@ def load_rafdb(root, split, aligned=True, image_size=(100, 100), channels=3, on_
         except DataError as error:
             policy.handle(error)
             continue
-        if name.startswith(f"{split}_"):
+        if name.startswith(f"{split}_") and listed.is_new(name, f"label {label}", source):
             stem = Path(name).stem
             paths.append(root / "Image" / "aligned" / f"{stem}_aligned.jpg" if aligned else root / "Image" / "original" / name)
             labels.append(EXPRESSIONS.index(RAFDB_ORDER[label - 1]))

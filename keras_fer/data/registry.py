@@ -68,7 +68,7 @@ def load_split(dataset, path=None, split="train", on_error="raise", options=None
         path: where the dataset lies (not used by `"synthetic"`).
         split: the split's name; for `"affectnet"` an annotation CSV,
             relative to `path` or absolute; for `"synthetic"` `"train"` or
-            any other name (the validation faces).
+            `"val"` (the validation faces).
         on_error: `"raise"` or `"skip"` bad records.
         options: extra keyword arguments of the format's loader.
         image_size: `(height, width)` the images are resized to.

@@ -30,6 +30,7 @@ SHAPES = {
     "neutral": (0.00, 0.00, 1.00, 0.00, 0.26, 0.00, 0.00),
     "contempt": (0.00, 0.00, 0.90, 0.03, 0.26, 0.00, -0.16),
 }
+SPLITS = ("train", "val")
 JITTER = (0.015, 0.02, 0.1, 0.025, 0.025, 0.015, 0.015)
 CHUNK = 512
 
@@ -100,7 +101,7 @@ def load_synthetic_split(
     validation_samples_per_class=40,
     label_noise=0.0,
 ):
-    """The training (`split="train"`) or validation (any other name) faces of a synthetic dataset.
+    """The training (`split="train"`) or validation (`split="val"`) faces of a synthetic dataset.
 
     Training faces are drawn with `seed` and may carry `label_noise`;
     validation faces are drawn with `seed + 1` and are clean, so the two
@@ -112,6 +113,8 @@ def load_synthetic_split(
     >>> load_synthetic_split("val", (32, 32), validation_samples_per_class=2).num_examples
     14
     """
+    if split not in SPLITS:
+        raise ValueError(f"`split` of the synthetic faces must be one of {SPLITS}. Received: split={split!r}")
     if image_size[0] != image_size[1]:
         raise ValueError(f"Synthetic faces are square. Received: image_size={tuple(image_size)}")
     if split == "train":

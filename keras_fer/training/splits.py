@@ -27,8 +27,7 @@ def load_splits(
     Splits and `path` per dataset (`keras_fer.data.registry.DATASETS`):
     - `"synthetic"`: no path; faces drawn with FER2013-like imbalance
       (options `train_samples_per_class`, `validation_samples_per_class`,
-      `label_noise`); split `"train"` is the training faces, any other
-      name the validation faces.
+      `label_noise`); splits `"train"` and `"val"`.
     - `"fer2013"`: `fer2013.csv` (splits are `Usage` values, e.g.
       `Training`/`PublicTest`) or its image folders (splits are folders).
     - `"ferplus"`: the FER+ folder or `fer2013new.csv`; splits `Training`,
