@@ -176,8 +176,8 @@ def _add_export(subcommands):
     export.add_argument("--out", required=True, help="SavedModel folder or .tflite file to create")
     export.add_argument(
         "--representative",
-        default="synthetic",
-        help="int8 calibration faces: 'synthetic' (drawn faces) or a config (preset or YAML) whose training split to use",
+        help="with --quantize int8, the calibration faces: 'synthetic' (drawn faces, the default) or a config (preset or YAML) "
+        "whose training split to use, with --data and --set",
     )
     _add_config_flags(export)
     export.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -3,6 +3,7 @@ import json
 import re
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +15,7 @@ from keras_fer.export.litert import THREADS_LIMIT, resolve_threads
 from keras_fer.export.parity import compare_formats, format_comparison
 from keras_fer.export.quantization import requantization_problems
 from keras_fer.models import from_preset
+from tests.testing import tiny_resnet
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +194,67 @@ def test_models_with_the_same_classes_share_a_folder_s_labels(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["labels.txt", "model.json", "model_float16.json"]
 
 
+def pooled(inputs):
+    return keras.layers.GlobalAveragePooling2D()(inputs)
+
+
+NOT_CLASSIFIERS = {
+    "two-outputs": (
+        lambda x: [keras.layers.Dense(7, activation="softmax")(pooled(x)), keras.layers.Dense(2)(pooled(x))],
+        "must have one output of shape (batch, num_classes), num_classes >= 2. Received: output shape [(None, 7), (None, 2)]",
+    ),
+    "feature-map": (lambda x: keras.layers.Conv2D(7, 1)(x), "Received: output shape (None, 16, 16, 7)"),
+    "one-class": (lambda x: keras.layers.Dense(1, activation="softmax")(pooled(x)), "Received: output shape (None, 1)"),
+    "logits": (
+        lambda x: keras.layers.Dense(7, name="logits")(pooled(x)),
+        "must be class probabilities, from a softmax (end it in keras.layers.Softmax()). Received: output layer 'logits' with activation 'linear'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CLASSIFIERS))
+def test_a_model_that_does_not_return_class_probabilities_is_refused_before_anything_is_written(case, tmp_path):
+    build, message = NOT_CLASSIFIERS[case]
+    inputs = keras.Input((16, 16, 1))
+    model = keras.Model(inputs, build(inputs))
+    exports = [
+        lambda: export_tflite(model, tmp_path / "m.tflite"),
+        lambda: export_saved_model(model, tmp_path / "sm"),
+        lambda: write_metadata(model, tmp_path / "m.tflite"),
+    ]
+    for export in exports:
+        with pytest.raises(ValueError, match=f"^Only a classifier exports: .*{re.escape(message)}$"):
+            export()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_export_command_refuses_a_model_of_two_outputs_in_one_line(tmp_path, capsys):
+    from keras_fer.cli import main
+
+    build, _ = NOT_CLASSIFIERS["two-outputs"]
+    inputs = keras.Input((16, 16, 1))
+    keras.Model(inputs, build(inputs)).save(tmp_path / "two.keras")
+    assert main(["export", str(tmp_path / "two.keras"), "--out", str(tmp_path / "two.tflite")]) == 2  # was a TypeError traceback
+    assert capsys.readouterr().err == (
+        "keras-fer export: error: Only a classifier exports: the model must have one output of shape (batch, num_classes), num_classes >= 2. "
+        "Received: output shape [(None, 7), (None, 2)]\n"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["two.keras"]
+
+
+@pytest.mark.parametrize("ending", ["dense", "softmax-layer", "keras-fer"])
+def test_classifiers_that_end_in_a_softmax_are_exported_as_class_probabilities(ending, tmp_path):
+    inputs = keras.Input((16, 16, 1))
+    model = {
+        "dense": lambda: keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(pooled(inputs))),
+        "softmax-layer": lambda: keras.Sequential([inputs, keras.layers.Flatten(), keras.layers.Dense(7), keras.layers.Softmax()]),
+        "keras-fer": lambda: tiny_resnet(num_classes=7),
+    }[ending]()
+    write_metadata(model, tmp_path / "m.tflite")
+    assert json.loads((tmp_path / "m.json").read_text())["output"] == "class probabilities (softmax), float32"
+    assert (tmp_path / "labels.txt").read_text().split() == list(EXPRESSIONS)
+
+
 @pytest.mark.slow
 def test_export_command_leaves_the_labels_of_a_model_of_other_classes_alone(tflite_file, tmp_path, capsys):
     from keras_fer.cli import main
@@ -254,6 +317,33 @@ def test_export_command_offers_every_quantization():
         (["export", "missing.keras", "--out", "m.tflite"], "missing.keras is neither a run directory nor a .keras file"),
         (["export", "tiny.keras", "--format", "savedmodel", "--quantize", "int8", "--out", "sm"], "--quantize applies to TFLite only"),
         (["export", "tiny.keras", "--out", "tiny.keras"], "tiny.keras already exists"),
+        (
+            ["export", "tiny.keras", "--out", "r.tflite", "--representative", "nothere", "--data", "/nonexistent"],
+            "--representative, --data and --set choose int8 calibration faces: they apply only with --quantize int8. Received: --quantize none",
+        ),
+        (
+            ["export", "tiny.keras", "--format", "savedmodel", "--out", "sm", "--set", "data.path=faces"],
+            "they apply only with --quantize int8. Received: --quantize none",
+        ),
+        (
+            ["export", "tiny.keras", "--quantize", "int8", "--data", "faces", "--out", "r.tflite"],
+            "--data and --set apply to the config of --representative CONFIG, not to synthetic faces. Received: data.path=faces",
+        ),
+        (
+            ["export", "tiny.keras", "--format", "savedmodel", "--out", "sm.tflite"],
+            "A SavedModel is a folder, whose name must not end in .tflite or .keras (those are model files). Received: sm.tflite",
+        ),
+        (["export", "tiny.keras", "--format", "savedmodel", "--out", "sm.keras"], "those are model files). Received: sm.keras"),
+    ],
+    ids=[
+        "missing-model",
+        "savedmodel-quantize",
+        "existing-out",
+        "calibration-without-int8",
+        "set-without-int8",
+        "data-with-synthetic",
+        "savedmodel-named-tflite",
+        "savedmodel-named-keras",
     ],
 )
 def test_export_command_errors(arguments, message, tmp_path, monkeypatch, capsys):
@@ -262,7 +352,9 @@ def test_export_command_errors(arguments, message, tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     from_preset("tiny", seed=0).save("tiny.keras")
     assert main(arguments) == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert [path.name for path in tmp_path.iterdir()] == ["tiny.keras"]
 
 
 def test_a_model_that_computes_in_mixed_precision_exports_as_its_float32_copy(tmp_path):

@@ -52,6 +52,12 @@ def test_preset_overrides_and_unknown_preset():
     assert from_preset("tiny", num_classes=8).output_shape == (None, 8)
     with pytest.raises(ValueError, match="Valid presets: \\['fer2013', 'paper', 'tiny'\\]"):
         from_preset("huge")
+    with pytest.raises(ValueError, match=re.escape("Unknown preset. Valid presets: ['fer2013', 'paper', 'tiny']. Received: name=['tiny']")):
+        from_preset(["tiny"])
+    with pytest.raises(ValueError, match=re.escape("`skip_mismatch` must be a bool. Received: skip_mismatch='yes'")):
+        from_preset("tiny", skip_mismatch="yes")
+    with pytest.raises(ValueError, match=re.escape("`**overrides` must be `resnet18` arguments: ['attention', ") + ".* Received: \\['widht'\\]$"):
+        from_preset("tiny", widht=8)
 
 
 @pytest.mark.parametrize("uncertainty_mixing", [True, False])
@@ -87,6 +93,36 @@ def test_internal_size_resizes_the_input_before_everything_else(tmp_path):
             ValueError, match=f"integers no smaller than the input's \\(24, 24\\) .* Received: internal_size={re.escape(repr(wrong))}$"
         ):
             resnet18(input_shape=(24, 24, 1), internal_size=wrong, **arguments)
+
+
+BAD_ARGUMENTS = [
+    ("input_shape", 16, "(height, width, channels): positive integers, with 1 or 3 channels"),
+    ("input_shape", (0, 16, 1), "(height, width, channels): positive integers, with 1 or 3 channels"),
+    ("input_shape", (16, 16, 2), "(height, width, channels): positive integers, with 1 or 3 channels"),
+    ("input_shape", (16, 16, True), "(height, width, channels): positive integers, with 1 or 3 channels"),
+    ("num_classes", 1, "an integer >= 2"),
+    ("attention", "CBAM", "one of ('cbam', None)"),
+    ("attention", ["cbam"], "one of ('cbam', None)"),
+    ("spatial_kernel_size", 4, "a positive odd integer"),
+    ("uncertainty_mixing", "no", "a bool"),
+    ("uncertainty_mixing", 0, "a bool"),
+    ("stem", None, "one of ('imagenet', 'compact', 'small')"),
+    ("width", 8.0, "an integer >= 1"),
+    ("blocks_per_stage", 2, "a non-empty sequence of positive integers"),
+    ("blocks_per_stage", (), "a non-empty sequence of positive integers"),
+    ("blocks_per_stage", (1, 0), "a non-empty sequence of positive integers"),
+    ("feature_dim", 0, "an integer >= 1"),
+    ("dropout", True, "a number in [0, 1)"),
+    ("dropout", 1.0, "a number in [0, 1)"),
+    ("seed", "1", "an integer or None"),
+    ("name", "", "a non-empty string"),
+]
+
+
+@pytest.mark.parametrize("argument, value, expected", BAD_ARGUMENTS, ids=[f"{argument}={value!r}" for argument, value, _ in BAD_ARGUMENTS])
+def test_each_bad_argument_is_a_value_error_naming_it(argument, value, expected):
+    with pytest.raises(ValueError, match=f"^{re.escape(f'`{argument}` must be {expected}. Received: {argument}={value!r}')}$"):
+        tiny_resnet(**{argument: value})
 
 
 def test_a_model_trained_on_upsampled_faces_moves_the_upsampling_inside(tmp_path):

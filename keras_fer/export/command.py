@@ -10,7 +10,7 @@ from keras_fer.training.run_directory import resolve_model_file
 REPRESENTATIVE_IMAGES = 300
 
 
-def export_model(model, format="tflite", out=None, quantize="none", representative="synthetic", overrides=()):
+def export_model(model, format="tflite", out=None, quantize="none", representative=None, overrides=()):
     """Exports a `.keras` file or a run directory's model.
 
     Args:
@@ -19,13 +19,16 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
         out: the SavedModel folder or `.tflite` file to create.
         quantize: TFLite quantisation, one of `QUANTIZATIONS` (see
             `export_tflite`).
-        representative: int8 calibration images: `"synthetic"` (drawn faces)
-            or a config (preset or YAML) whose training split is sampled.
-        overrides: `"section.key=value"` for that config.
+        representative: int8 calibration images: `"synthetic"` (drawn faces,
+            the default) or a config (preset or YAML) whose training split
+            is sampled. Only with `quantize="int8"`.
+        overrides: `"section.key=value"` for that config (`--set`,
+            `--data`). Only with a `representative` config.
 
     Returns:
         The path written.
     """
+    _check_calibration(quantize, representative, overrides)
     path, _ = resolve_model_file(model)
     if out is None:
         raise ValueError("--out is required: the SavedModel folder or .tflite file to create.")
@@ -36,8 +39,18 @@ def export_model(model, format="tflite", out=None, quantize="none", representati
         return export_saved_model(loaded, out, source=path)
     if format != "tflite":
         raise ValueError(f"--format must be savedmodel or tflite. Received: {format!r}")
-    images = representative_images(loaded, representative, overrides) if quantize == "int8" else None
+    images = representative_images(loaded, representative or "synthetic", overrides) if quantize == "int8" else None
     return export_tflite(loaded, out, quantize, images, source=path)
+
+
+def _check_calibration(quantize, representative, overrides):
+    """Refuses calibration options that would be ignored: they choose int8 calibration faces, `--set` and `--data` from a config."""
+    if quantize != "int8" and (representative is not None or overrides):
+        raise ValueError(
+            f"--representative, --data and --set choose int8 calibration faces: they apply only with --quantize int8. Received: --quantize {quantize}"
+        )
+    if representative in (None, "synthetic") and overrides:
+        raise ValueError(f"--data and --set apply to the config of --representative CONFIG, not to synthetic faces. Received: {', '.join(overrides)}")
 
 
 def representative_images(model, source="synthetic", overrides=(), count=REPRESENTATIVE_IMAGES, seed=0):

@@ -17,6 +17,7 @@ from keras_fer.data.framing import FER2013_CROP
 from keras_fer.export.quantization import repair_collapsed_ranges
 from keras_fer.files import atomic_path, atomic_write, file_sha256
 from keras_fer.models.loading import float32_copy
+from keras_fer.validation import is_int
 from keras_fer.version import __version__
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
@@ -49,6 +50,10 @@ def export_saved_model(
     Returns:
         `path` as a `Path`.
     """
+    check_classifier(model)
+    path = Path(path)
+    if path.suffix in (".tflite", ".keras"):
+        raise ValueError(f"A SavedModel is a folder, whose name must not end in .tflite or .keras (those are model files). Received: {path}")
     path = _new_path(path)
     model = float32_copy(model)  # a model trained in mixed precision: TFLite has no bfloat16 kernels
     input_shape = tuple(model.input_shape[1:])
@@ -219,6 +224,7 @@ def write_metadata(model, path, class_names=None, quantize=None, source=None):
 
 def _metadata_files(model, path, class_names=None, quantize=None, source=None):
     """`{path: text}` of the `labels.txt` and preprocessing JSON that `write_metadata` writes for the export at `path`."""
+    check_classifier(model)
     path = Path(path)
     class_names = list(class_names or class_names_for(model.output_shape[-1]))
     height, width, channels = model.input_shape[1:]
@@ -238,6 +244,45 @@ def _metadata_files(model, path, class_names=None, quantize=None, source=None):
         metadata["source"] = {"file": Path(source).name, "sha256": file_sha256(source)}
     folder, stem = (path, "preprocessing") if path.is_dir() else (path.parent, path.stem)
     return {folder / "labels.txt": "\n".join(class_names) + "\n", folder / f"{stem}.json": json.dumps(metadata, indent=2) + "\n"}
+
+
+def check_classifier(model):
+    """Raises a one-line `ValueError` unless `model` returns class probabilities: one output `(batch, num_classes)` from a softmax.
+
+    The exports, their metadata (`"output": "class probabilities (softmax)"`,
+    `labels.txt`) and `Recognizer` take a model's one output as class
+    probabilities: keras-fer's models end in a softmax layer
+    (`"probabilities"`); a plain Keras classifier must too (a `Softmax` or
+    `Activation("softmax")` layer, or a layer with `activation="softmax"`).
+    """
+    shape = model.output_shape
+    if not (isinstance(shape, tuple) and len(shape) == 2 and is_int(shape[-1], minimum=2)):
+        raise ValueError(
+            f"Only a classifier exports: the model must have one output of shape (batch, num_classes), num_classes >= 2. "
+            f"Received: output shape {shape}"
+        )
+    layer = _output_layer(model)
+    if not _is_softmax(layer):
+        raise ValueError(
+            "Only a classifier exports: the model's output must be class probabilities, from a softmax (end it in keras.layers.Softmax()). "
+            f"Received: output layer {getattr(layer, 'name', None)!r} with activation {_activation_name(layer)!r}"
+        )
+
+
+def _output_layer(model):
+    try:
+        return model.outputs[0]._keras_history.operation
+    except (AttributeError, IndexError, TypeError, ValueError):  # a subclassed model: what it ends in is unknown
+        return None
+
+
+def _is_softmax(layer):
+    return isinstance(layer, keras.layers.Softmax) or getattr(layer, "activation", None) is keras.activations.softmax
+
+
+def _activation_name(layer):
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) if activation is not None else None
 
 
 def _check_metadata_files(files):

@@ -144,11 +144,14 @@ def from_preset(name: str, weights: str | None = None, skip_mismatch: bool = Fal
             weights of this preset (`WEIGHTS`, e.g. `"fer2013"`): the model
             then has the weights' architecture and starts from them, to
             predict or to fine-tune. With another `num_classes` the
-            classifier is new and every other layer keeps its weights.
-        skip_mismatch: with `weights`, layers whose shapes differ from the
-            weights' (the mixing heads when `input_shape` changes) start
-            from new random weights, with a warning that names them,
-            instead of being an error (`copy_weights`).
+            classifier is new and every other layer keeps its weights;
+            overrides that change any other layer (`ARCHITECTURE`) are an
+            error naming them.
+        skip_mismatch: with `weights`, the layers that differ from the
+            weights' (of another shape, as the mixing heads when
+            `input_shape` changes, or held by one side only) start from
+            new random weights or go unused, with a warning that names
+            them, instead of being an error (`copy_weights`).
         **overrides: `resnet18` keyword arguments that replace the preset's.
 
     Returns:
@@ -160,8 +163,7 @@ def from_preset(name: str, weights: str | None = None, skip_mismatch: bool = Fal
     >>> model.output_shape
     (None, 8)
     """
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset. Valid presets: {sorted(PRESETS)}. Received: name={name!r}")
+    _check_preset_arguments(name, skip_mismatch, overrides)
     if weights is None:
         return resnet18(**{**PRESETS[name].arguments, **overrides, "name": f"resnet18_{name}"})
     valid = sorted(key for key, shipped in WEIGHTS.items() if shipped.preset == name)
@@ -171,7 +173,7 @@ def from_preset(name: str, weights: str | None = None, skip_mismatch: bool = Fal
     model = resnet18(**{**PRESETS[name].arguments, **shipped.arguments, **overrides, "name": f"resnet18_{name}"})
     source = load_model_file(shipped.path)
     try:
-        skipped = [layer for layer in copy_weights(source, model, f"weights {weights!r}", skip_mismatch) if layer != "classifier"]
+        copy_weights(source, model, f"weights {weights!r}", skip_mismatch)
     except ValueError as error:
         trained = {**_defaults(resnet18), **PRESETS[name].arguments, **shipped.arguments}
         changed = [key for key, value in overrides.items() if key in ARCHITECTURE and _normal(value) != _normal(trained.get(key))]
@@ -182,9 +184,17 @@ def from_preset(name: str, weights: str | None = None, skip_mismatch: bool = Fal
             f"{error} The weights were trained with {theirs}: leave {'those' if len(changed) > 1 else 'that'} unset, set so, "
             "or skip the layers that differ (skip_mismatch=True, model.skip_mismatch) to train them from new weights."
         ) from None
-    if skipped:
-        warnings.warn(f"weights {weights!r}: {len(skipped)} layers of another shape start from new weights: {', '.join(skipped)}", stacklevel=2)
     return model
+
+
+def _check_preset_arguments(name, skip_mismatch, overrides):
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"Unknown preset. Valid presets: {sorted(PRESETS)}. Received: name={name!r}")
+    if not isinstance(skip_mismatch, bool):
+        raise ValueError(f"`skip_mismatch` must be a bool. Received: skip_mismatch={skip_mismatch!r}")
+    valid = set(_defaults(resnet18)) - {"name"}
+    if set(overrides) - valid:
+        raise ValueError(f"`**overrides` must be `resnet18` arguments: {sorted(valid)}. Received: {sorted(set(overrides) - valid)}")
 
 
 # resnet18 arguments that shape the weights (num_classes does not: another number of classes gets a new classifier).
@@ -212,22 +222,25 @@ def _normal(value):
 def copy_weights(source, target, what="the source model", skip_mismatch=False):
     """Copies each layer's weights from `source` into the layer of the same name in `target`.
 
-    Every layer of `target` that holds weights must find a layer of the same
-    name and shapes in `source`, except its `"classifier"` when the number
-    of classes differs (it keeps its new, random weights).
+    The two must hold the same layers with weights, of the same shapes,
+    except `target`'s `"classifier"` when only the number of classes
+    differs (it keeps its new, random weights). A classifier of another
+    input width, or a layer that only one of them holds, is another
+    architecture (no mixing heads, no attention, other blocks): an error.
 
     Args:
         source, target: Keras models.
-        what: how error messages name `source`'s weights.
-        skip_mismatch: layers of the same name whose weights' shapes differ
-            keep `target`'s new weights instead of being an error, as in
-            Keras's `load_weights(skip_mismatch=True)` (e.g. the mixing
-            heads, whose input is the flattened last feature map, when the
-            input size changes). A layer `source` lacks is still an error.
+        what: how messages name `source`'s weights.
+        skip_mismatch: the layers that differ are left out, with a warning
+            that names them, instead of being an error, as in Keras's
+            `load_weights(skip_mismatch=True)`: `target`'s layers of another
+            shape (e.g. the mixing heads, whose input is the flattened last
+            feature map, when the input size changes) or that `source` lacks
+            keep their new weights; `source`'s that `target` lacks go unused.
 
     Returns:
-        The names of the layers left with their new weights: those skipped,
-        and the classifier when its shapes differ.
+        The names of `target`'s layers left with their new weights: those
+        skipped, and the classifier when the number of classes differs.
 
     Raises:
         ValueError: naming the first layer that does not fit.
@@ -241,20 +254,38 @@ def copy_weights(source, target, what="the source model", skip_mismatch=False):
     >>> bool(np.array_equal(target.get_layer("stem_conv").kernel, source.get_layer("stem_conv").kernel))
     True
     """
-    kept = []
-    for layer in target.layers:
-        if not layer.weights:
-            continue
-        try:
-            values = source.get_layer(layer.name).get_weights()
-        except ValueError:
-            raise ValueError(f"{what} do not fit {target.name}: they have no layer {layer.name!r}.") from None
-        shapes = [tuple(value.shape) for value in values]
-        if shapes == [tuple(weight.shape) for weight in layer.weights]:
-            layer.set_weights(values)
-        elif layer.name == "classifier" or skip_mismatch:
-            kept.append(layer.name)
-        else:
-            expected = [tuple(weight.shape) for weight in layer.weights]
-            raise ValueError(f"{what} do not fit {target.name}: layer {layer.name!r} holds {shapes}, the model needs {expected}.")
-    return kept
+    theirs = {layer.name: layer for layer in source.layers if layer.weights}
+    mine = {layer.name: layer for layer in target.layers if layer.weights}
+    problems = {name: _weights_problem(layer, theirs.get(name)) for name, layer in mine.items()}
+    problems |= {name: f"they hold a layer {name!r} that the model lacks" for name in theirs if name not in mine}
+    differing = {name: problem for name, problem in problems.items() if problem}
+    if differing and not skip_mismatch:
+        raise ValueError(f"{what} do not fit {target.name}: {next(iter(differing.values()))}.")
+    _warn_skipped(what, differing, mine, theirs)
+    for name, problem in problems.items():
+        if problem is None:
+            mine[name].set_weights(theirs[name].get_weights())
+    return [name for name in mine if problems[name] is not None]
+
+
+def _weights_problem(layer, source_layer):
+    """`None` when `source_layer`'s weights fit `layer`, `""` when only the number of classes differs, else what differs."""
+    if source_layer is None:
+        return f"they have no layer {layer.name!r}"
+    shapes = [tuple(weight.shape) for weight in source_layer.weights]
+    expected = [tuple(weight.shape) for weight in layer.weights]
+    if shapes == expected:
+        return None
+    other_classes = [shape[:-1] for shape in shapes] == [shape[:-1] for shape in expected]
+    return "" if layer.name == "classifier" and other_classes else f"layer {layer.name!r} holds {shapes}, the model needs {expected}"
+
+
+def _warn_skipped(what, differing, mine, theirs):
+    groups = {
+        "layers of another shape start from new weights": [name for name in differing if name in mine and name in theirs],
+        "layers they lack start from new weights": [name for name in differing if name not in theirs],
+        "of their layers are not in the model and go unused": [name for name in differing if name not in mine],
+    }
+    parts = [f"{len(names)} {kind}: {', '.join(names)}" for kind, names in groups.items() if names]
+    if parts:
+        warnings.warn(f"{what}: {'; '.join(parts)}", stacklevel=3)

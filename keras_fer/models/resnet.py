@@ -2,7 +2,7 @@ import keras
 
 from keras_fer.layers import BatchNormalization, CBAMBlock, PhiloxDropout, UncertaintyMixing
 from keras_fer.models.fer_model import FERModel
-from keras_fer.validation import is_int
+from keras_fer.validation import is_int, is_number, is_odd_size
 
 STEMS = ("imagenet", "compact", "small")
 ATTENTIONS = ("cbam", None)
@@ -80,7 +80,7 @@ def resnet18(
     >>> model.output_shape
     (None, 7)
     """
-    _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout)
+    _validate(locals())
     if internal_size is not None and (
         not isinstance(internal_size, (list, tuple))
         or len(internal_size) != 2
@@ -178,17 +178,33 @@ def apply_pooling_head(x, dropout):
     return PhiloxDropout(dropout, name="dropout")(x)
 
 
-def _validate(input_shape, num_classes, attention, stem, width, blocks_per_stage, feature_dim, dropout):
-    if len(input_shape) != 3 or input_shape[-1] not in (1, 3) or None in input_shape:
-        raise ValueError(f"`input_shape` must be (height, width, channels) with 1 or 3 channels. Received: input_shape={input_shape}")
-    if attention not in ATTENTIONS:
-        raise ValueError(f"`attention` must be one of {ATTENTIONS}. Received: attention={attention!r}")
-    if stem not in STEMS:
-        raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}")
-    for argument, value, minimum in (("num_classes", num_classes, 2), ("width", width, 1), ("feature_dim", feature_dim, 1)):
-        if not is_int(value, minimum):
-            raise ValueError(f"`{argument}` must be an integer >= {minimum}. Received: {argument}={value}")
-    if not blocks_per_stage or not all(is_int(n, minimum=1) for n in blocks_per_stage):
-        raise ValueError(f"`blocks_per_stage` must be a non-empty sequence of positive integers. Received: blocks_per_stage={blocks_per_stage}")
-    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+def _validate(arguments):
+    """Raises a `ValueError` naming the first of `resnet18`'s `arguments` that breaks its rule in `RULES`."""
+    for argument, (valid, expected) in RULES.items():
+        value = arguments[argument]
+        if not valid(value):
+            raise ValueError(f"`{argument}` must be {expected}. Received: {argument}={value!r}")
+
+
+def _is_input_shape(value):
+    return isinstance(value, (list, tuple)) and len(value) == 3 and all(is_int(size, minimum=1) for size in value) and value[-1] in (1, 3)
+
+
+def _is_sizes(value):
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(is_int(size, minimum=1) for size in value)
+
+
+RULES = {
+    "input_shape": (_is_input_shape, "(height, width, channels): positive integers, with 1 or 3 channels"),
+    "num_classes": (lambda value: is_int(value, minimum=2), "an integer >= 2"),
+    "attention": (lambda value: isinstance(value, (str, type(None))) and value in ATTENTIONS, f"one of {ATTENTIONS}"),
+    "spatial_kernel_size": (is_odd_size, "a positive odd integer"),
+    "uncertainty_mixing": (lambda value: isinstance(value, bool), "a bool"),
+    "stem": (lambda value: isinstance(value, str) and value in STEMS, f"one of {STEMS}"),
+    "width": (lambda value: is_int(value, minimum=1), "an integer >= 1"),
+    "blocks_per_stage": (_is_sizes, "a non-empty sequence of positive integers"),
+    "feature_dim": (lambda value: is_int(value, minimum=1), "an integer >= 1"),
+    "dropout": (lambda value: is_number(value, minimum=0) and value < 1, "a number in [0, 1)"),
+    "seed": (lambda value: value is None or is_int(value), "an integer or None"),
+    "name": (lambda value: isinstance(value, str) and value != "", "a non-empty string"),
+}
