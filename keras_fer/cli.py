@@ -370,7 +370,7 @@ def _train(arguments):
     created = first_missing(config.output.path if config.output.path is not None else "runs")
     try:
         run_dir = resolve_run_directory(config)
-        print(f"Training {config.name} into {run_dir} {describe_resume(run_dir)}".rstrip(), flush=True)
+        print(f"Training {config.name} into {run_dir} {describe_resume(run_dir, config)}".rstrip(), flush=True)
         run_dir, report = train(config, run_dir, verbose=2 if not sys.stdout.isatty() else "auto")
     except BaseException:
         _remove_if_empty(created)  # train() removes a failed run's directory; not the folders made above it
@@ -663,12 +663,8 @@ def _check_outputs(arguments):
         raise ValueError(f"--json and --csv are the same file {arguments.csv}; expected two different files.")
     for flag in ("json", "csv"):
         path = getattr(arguments, flag)
-        if path and os.path.isdir(path):
-            raise ValueError(f"--{flag} {path} is a folder; give the path of a file to write.")
-        if path and os.path.exists(path) and not arguments.overwrite:
-            raise ValueError(f"--{flag} {path} exists; pass --overwrite to replace it.")
         if path:
-            _check_writable_folder(flag, path, os.path.dirname(os.path.abspath(path)))
+            _check_output_file(flag, path, arguments.overwrite)
     for flag in ("annotate", "explain"):
         folder = getattr(arguments, flag)
         if folder and os.path.isfile(folder):
@@ -680,6 +676,21 @@ def _check_outputs(arguments):
             while not os.path.exists(existing):
                 existing = os.path.dirname(existing)
             _check_writable_folder(flag, folder, existing)
+
+
+def _check_output_file(flag, path, overwrite):
+    """`--json`/`--csv`: a file to create or (with --overwrite) replace, through a link into its target's folder, or a device
+    or FIFO (`/dev/stdout`), written into as it is."""
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise ValueError(f"--{flag} {path} is a folder; give the path of a file to write.")
+    if os.path.exists(target) and not os.path.isfile(target):
+        if not os.access(target, os.W_OK):
+            raise ValueError(f"--{flag} {path}: cannot write into it (permission denied).")
+        return
+    if os.path.exists(path) and not overwrite:
+        raise ValueError(f"--{flag} {path} exists; pass --overwrite to replace it.")
+    _check_writable_folder(flag, path, os.path.dirname(target))
 
 
 def _check_apart_from_inputs(flag, path, inputs, folder):

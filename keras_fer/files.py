@@ -40,7 +40,7 @@ def atomic_path(path):
         yield path
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp{path.suffix}")  # the link's suffix: writers check it (Keras' .keras)
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
     try:
         yield temporary

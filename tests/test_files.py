@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from keras_fer.files import atomic_write, locked
+from keras_fer.files import atomic_path, atomic_write, locked
 
 
 def test_atomic_write_replaces_the_file_whole_or_not_at_all(tmp_path):
@@ -44,6 +44,17 @@ def test_atomic_write_through_a_symlink_replaces_its_target_and_keeps_the_link(t
         file.write("new")
     assert link.is_symlink() and link.resolve() == target and target.read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_a_link_to_a_blob_without_suffix_is_written_with_the_link_s_suffix(tmp_path):
+    blob = tmp_path / "blobs" / "3f2a9c"  # as DVC's and Hugging Face's caches link model files
+    blob.parent.mkdir()
+    blob.write_text("old")
+    (tmp_path / "model.keras").symlink_to(blob)
+    with atomic_path(tmp_path / "model.keras") as temporary:
+        assert temporary.suffix == ".keras" and temporary.parent == blob.parent  # Keras' save refuses another suffix
+        temporary.write_text("new")
+    assert blob.read_text() == "new" and (tmp_path / "model.keras").is_symlink()
 
 
 def test_atomic_write_to_a_fifo_or_a_device_writes_into_it(tmp_path):

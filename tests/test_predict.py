@@ -115,6 +115,7 @@ def test_files_are_named_below_the_deepest_folder_holding_every_input(tmp_path):
     assert names("d1/x.png", "d2/x.png") == ["d1/x.png", "d2/x.png"]
     assert names("d1/x.png", "d1/sub") == ["x.png", "sub/y.png"]
     assert names("d1", "d1/missing.png") == ["sub/y.png", "x.png", "missing.png"]
+    assert names("d1", "typo.png")[:2] == ["sub/y.png", "x.png"]  # a missing input (reported, never read) moved them to d1/...
 
 
 def test_outputs_of_inputs_with_the_same_name_never_replace_each_other(model_file, tmp_path):
@@ -339,3 +340,14 @@ def test_threads_that_tensorflow_can_no_longer_take_are_a_one_line_error(model_f
     assert main(["predict", str(media / "a.jpg"), "--model", str(model_file), "--threads", str(threads)]) == 2
     expected = f"--threads: TensorFlow has already run in this process and keeps the threads it started with. Received: --threads={threads}"
     assert capsys.readouterr().err == f"keras-fer predict: error: {expected}\n"
+
+
+def test_results_go_into_a_device_without_overwrite_and_through_a_link_into_its_target(model_file, media, tmp_path, capsys):
+    base = ["predict", str(media / "a.jpg"), "--model", str(model_file)]
+    assert main([*base, "--json", os.devnull]) == 0  # /dev/stdout in a terminal: written into, not replaced
+    assert os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text("[]")
+    (tmp_path / "r.json").symlink_to(tmp_path / "results" / "r.json")
+    assert main([*base, "--json", str(tmp_path / "r.json"), "--overwrite"]) == 0
+    assert (tmp_path / "r.json").is_symlink() and json.loads((tmp_path / "results" / "r.json").read_text())[0]["file"].endswith("a.jpg")

@@ -178,6 +178,7 @@ def test_mixed_bfloat16_trains_and_saves_a_float32_model(tmp_path, monkeypatch):
     assert trained[0].get_layer("probabilities").compute_dtype == "float32"
     model = keras.models.load_model(run_dir / "model.keras")  # the inference file: float32, as its exports
     assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert model.get_layer("stage1_block1_cbam").spatial_conv.compute_dtype == "float32"  # and the layers inside layers
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), trained[0].get_weights()))
     assert keras.config.dtype_policy().name == "float32"
     assert 0 <= report["accuracy"] <= 1
@@ -471,3 +472,32 @@ def test_a_run_resumes_on_another_backend(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(started))
     assert is_resumable(tmp_path, load_config("synthetic")) and is_resumable(tmp_path, load_config("synthetic", ["training.backend=torch"]))
     assert not is_resumable(tmp_path, load_config("synthetic", ["training.backend=jax", "training.seed=1"]))
+
+
+def test_overwriting_an_unfinished_run_of_another_config_says_so_and_a_failure_after_the_deletion_leaves_nothing(tmp_path, monkeypatch):
+    from keras_fer.training import run, write_config
+    from keras_fer.training.run_directory import describe_resume
+
+    old = load_config("synthetic", [*SMALL, f"output.path={tmp_path / 'run'}"])
+    (tmp_path / "run" / "backup").mkdir(parents=True)
+    write_config(old, tmp_path / "run" / "config.yaml")
+    (tmp_path / "run" / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    new = load_config("synthetic", [*SMALL, "training.seed=1", "output.overwrite=true", f"output.path={tmp_path / 'run'}"])
+    assert describe_resume(tmp_path / "run", old) == "resuming after epoch 1"
+    assert describe_resume(tmp_path / "run", new) == "replacing the run there"  # said "resuming after epoch 1" and started over
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(run, "fit", fails)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(new, verbose=0)
+    assert not (tmp_path / "run").exists()  # held the new run's config.yaml alone, which resumed as nothing
+
+
+def test_train_with_a_run_directory_refuses_to_overwrite_files_that_are_no_run(tmp_path):
+    (tmp_path / "history.csv").write_text("mine")
+    config = load_config("synthetic", [*SMALL, "output.overwrite=true"])
+    with pytest.raises(ValueError, match="holds history.csv but no keras-fer run"):
+        train(config, run_dir=tmp_path, verbose=0)  # the API's path past resolve_run_directory
+    assert (tmp_path / "history.csv").read_text() == "mine"

@@ -45,8 +45,12 @@ def collect_files(paths, root=None):
 
 
 def common_folder(paths):
-    """The deepest folder holding every one of `paths`, a folder counting as itself and anything else as the folder it is in."""
-    folders = [os.path.abspath(p) if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
+    """The deepest folder holding every one of `paths` that exists, a folder counting as itself and a file as the folder it is in.
+
+    A path that does not exist (a typo, reported per file) does not move
+    the other outputs.
+    """
+    folders = [os.path.abspath(p) if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths if os.path.exists(p)]
     return os.path.commonpath(folders) if folders else os.getcwd()
 
 

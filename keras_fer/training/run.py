@@ -20,7 +20,7 @@ from keras_fer.data.label_noise import flipped_examples
 from keras_fer.files import atomic_write, remove_temporaries
 from keras_fer.models import WEIGHTS, from_preset
 from keras_fer.training.config import check_model_file, model_input_shape, write_config
-from keras_fer.training.distillation import check_teachers, distillation_targets
+from keras_fer.training.distillation import check_teachers, distillation_targets, not_probabilities
 from keras_fer.training.fit import fit
 from keras_fer.training.report import write_report
 from keras_fer.training.run_directory import (
@@ -31,6 +31,7 @@ from keras_fer.training.run_directory import (
     MODEL_FILE,
     completed_epochs,
     delete_run_files,
+    is_resumable,
     repair_backup,
     replace_run,
     resolve_run_directory,
@@ -92,8 +93,11 @@ def train(config, run_dir=None, verbose="auto", targets=None):
         try:
             return _train(config, run_dir, verbose, targets)
         except BaseException:
-            if fresh and not completed_epochs(run_dir) and not (run_dir / MODEL_FILE).exists():
-                delete_run_files(run_dir)  # a run that failed before its first epoch leaves nothing behind
+            # A run that failed before its first epoch leaves nothing behind: in a folder it found empty, or one whose files are
+            # now its own (an overwritten run's, deleted by `replace_run`); a failure before that leaves the old run as it was.
+            own = fresh or is_resumable(run_dir, config)
+            if own and not completed_epochs(run_dir) and not (run_dir / MODEL_FILE).exists():
+                delete_run_files(run_dir)
                 with contextlib.suppress(OSError):
                     run_dir.rmdir()
             raise
@@ -262,7 +266,7 @@ def _checked_targets(targets, split):
         return targets.astype("int32")
     if targets.shape != (n, num_classes) or not np.issubdtype(targets.dtype, np.floating):
         raise ValueError(f"`targets` must return {expected}. Received: shape {targets.shape}, dtype {targets.dtype}")
-    bad = ~np.isfinite(targets).all(axis=1) | (targets < 0).any(axis=1) | ~np.isclose(targets.sum(axis=1), 1, atol=1e-3)
+    bad = not_probabilities(targets)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         where = f" ({split.sources[row]})" if split.sources else ""

@@ -98,10 +98,17 @@ def replace_run(run_dir, config):
     """Deletes the files of the run in `run_dir` that a new run of `config` replaces (`output.overwrite`): none when it resumes it.
 
     `train` calls it, holding the run's lock, after the new run's inputs
-    have loaded and before it writes its first file.
+    have loaded and before it writes its first file. Files of a run's names
+    beside no keras-fer `config.yaml` are refused, as by
+    `resolve_run_directory`.
     """
-    if any(Path(run_dir).iterdir()) and not is_resumable(run_dir, config):
+    if _replaces_files(run_dir, config):
+        _check_a_run_is_there(Path(run_dir))
         delete_run_files(run_dir)
+
+
+def _replaces_files(run_dir, config):
+    return Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not is_resumable(run_dir, config)
 
 
 def _replaces_a_run(path, overwrite, config):
@@ -115,14 +122,18 @@ def _replaces_a_run(path, overwrite, config):
         return False
     if not overwrite:
         raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
-    if _saved_config(path) is None:
-        names = [name for name in RUN_FILES if (path / name).exists()]
-        if names:
-            raise ValueError(
-                f"Run directory {path} holds {', '.join(names)} but no keras-fer run (no config.yaml that keras-fer reads): "
-                "--overwrite would delete them. Choose another --output or move them away."
-            )
+    _check_a_run_is_there(path)
     return True
+
+
+def _check_a_run_is_there(path):
+    """Refuses to delete files of a run's names (`RUN_FILES`) in `path` unless they sit beside a `config.yaml` keras-fer reads."""
+    names = [name for name in RUN_FILES if (path / name).exists()]
+    if names and _saved_config(path) is None:
+        raise ValueError(
+            f"Run directory {path} holds {', '.join(names)} but no keras-fer run (no config.yaml that keras-fer reads): "
+            "--overwrite would delete them. Choose another --output or move them away."
+        )
 
 
 def prepare_report_directory(path, overwrite=False):
@@ -282,8 +293,14 @@ def _saved_epoch(path):
         return None
 
 
-def describe_resume(run_dir):
-    """`"resuming after epoch N"` when `run_dir` holds a backup, else `""`."""
+def describe_resume(run_dir, config=None):
+    """`"resuming after epoch N"` when `run_dir` holds a backup that a run of `config` resumes from, else `""`.
+
+    With `output.overwrite` a run of another config there is replaced, not
+    resumed (`replace_run`): `"replacing the run there"`.
+    """
+    if config is not None and config.output.overwrite and _replaces_files(run_dir, config):
+        return "replacing the run there"
     epochs = completed_epochs(run_dir)
     return f"resuming after epoch {epochs}" if epochs else ""
 
