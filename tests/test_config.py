@@ -67,6 +67,12 @@ def test_floats_written_with_an_exponent_and_no_dot_are_numbers(tmp_path):
         load_config("synthetic", ["optimizer.learning_rate=1e400"])
 
 
+def test_a_string_that_reads_as_a_float_survives_the_written_config(tmp_path):
+    config = load_config("synthetic", ["data.path='1e5'", "optimizer.learning_rate=.5e-3"])
+    write_config(config, tmp_path / "config.yaml")  # safe_dump wrote 1e5 unquoted, which then read back as 100000.0
+    assert load_config(tmp_path / "config.yaml").data.path == "1e5" and config.optimizer.learning_rate == 0.0005
+
+
 def test_a_key_written_twice_is_an_error_naming_its_line(tmp_path):
     (tmp_path / "twice.yaml").write_text("training:\n  epochs: 3\n  batch_size: 16\ntraining:\n  seed: 7\n")
     with pytest.raises(ValueError, match="twice.yaml is not valid YAML: line 4, column 1: found the key 'training' a second time"):

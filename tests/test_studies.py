@@ -98,6 +98,8 @@ def test_missing_study_and_bad_overrides_are_clear_errors(tmp_path):
         load_study(_write_study(tmp_path), ["evaluate.synthetic.path=[1,"])
     with pytest.raises(ValueError, match="evaluate `synthetic`: unknown dataset"):
         load_study(_write_study(tmp_path), ["evaluate.synthetic.dataset=imagenet"])
+    with pytest.raises(ValueError, match="evaluate `synthetic`: unknown dataset.* Received: dataset=\\['a'\\]"):
+        load_study(_write_study(tmp_path), ["evaluate.synthetic.dataset=[a]"])  # a TypeError (unhashable) before
     (tmp_path / "twice.yaml").write_text(_write_study(tmp_path).read_text() + "seeds: [1]\n")
     with pytest.raises(ValueError, match="twice.yaml is not valid YAML: line \\d+, column 1: found the key 'seeds' a second time"):
         load_study(tmp_path / "twice.yaml")

@@ -248,7 +248,7 @@ def _evaluate_sets(evaluate, where):
 def _check_evaluation_data(data, where):
     """Fails before anything trains unless `data` names a dataset keras-fer reads, with its options."""
     dataset = data["dataset"]
-    if dataset not in DATASETS:
+    if not isinstance(dataset, str) or dataset not in DATASETS:
         raise ValueError(f"{where}: unknown dataset. Valid datasets: {sorted(DATASETS)}. Received: dataset={dataset!r}")
     options = data.get("options") or {}
     unknown = sorted(set(options) - set(DATASETS[dataset].options)) if isinstance(options, dict) else options

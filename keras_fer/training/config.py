@@ -267,7 +267,7 @@ def config_to_dict(config):
 def write_config(config, path):
     """Writes the resolved config as YAML that `load_config` reads back."""
     with atomic_write(path) as file:
-        file.write(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        file.write(yaml.dump(config_to_dict(config), Dumper=_Dumper, sort_keys=False))
 
 
 def check_model_file(key, path, suffixes=(".keras",), alternative=""):
@@ -318,8 +318,14 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-# YAML 1.2's floats with an exponent and no dot (`1e-3`, `5E4`); the others resolve as before, integers first.
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting the strings `_Loader` would read as floats (a `data.path` named `1e5`)."""
+
+
+# YAML 1.2's floats with an exponent and no dot (`1e-3`, `5E4`, `.5e3`); the others resolve as before, integers first.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+for _yaml_class in (_Loader, _Dumper):
+    _yaml_class.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789"))
 
 
 def yaml_problem(error):
