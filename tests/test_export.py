@@ -183,6 +183,17 @@ def test_side_files_with_other_contents_are_refused_before_anything_is_written(t
     assert before["labels.txt"].decode().split() == list(EXPRESSIONS)
 
 
+def test_the_json_of_an_export_whose_tflite_is_gone_is_replaced_by_the_next_export(tmp_path):
+    write_metadata(from_preset("tiny", seed=0), tmp_path / "model.tflite", quantize="none")
+    (tmp_path / "model.json").write_text((tmp_path / "model.json").read_text().replace('"none"', '"float16"'))  # an older export's
+    write_metadata(from_preset("tiny", seed=0), tmp_path / "model.tflite", quantize="none")  # model.tflite deleted: was refused
+    assert json.loads((tmp_path / "model.json").read_text())["quantization"] == "none"
+    (tmp_path / "model.tflite").write_bytes(b"")  # its model is there: the JSON is that model's and stays
+    (tmp_path / "model.json").write_text((tmp_path / "model.json").read_text().replace('"none"', '"float16"'))
+    with pytest.raises(ValueError, match="model.json exists with other contents"):
+        write_metadata(from_preset("tiny", seed=0), tmp_path / "model.tflite", quantize="none")
+
+
 def test_models_with_the_same_classes_share_a_folder_s_labels(tmp_path):
     model = from_preset("tiny")
     write_metadata(model, tmp_path / "model.tflite", quantize="none")

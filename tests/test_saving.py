@@ -41,3 +41,28 @@ def test_keras_file_with_lambda_is_still_refused(tmp_path):
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
         keras.models.load_model(tmp_path / "lambda.keras")
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class _Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(3, activation="softmax")
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+def test_the_float32_copy_of_a_subclassed_mixed_precision_model_keeps_its_weights():
+    from keras_fer.models.loading import float32_clone, float32_copy
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = _Subclassed()
+        model(np.ones((1, 4), "float32"))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for copy in (float32_copy(model), float32_clone(model)):  # from get_config alone it came back unbuilt: set_weights failed
+        assert copy.dense.compute_dtype == "float32"
+        np.testing.assert_array_equal(copy.dense.kernel.numpy(), model.dense.kernel.numpy())

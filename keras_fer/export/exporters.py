@@ -293,11 +293,21 @@ def _check_metadata_files(files):
     be read with the wrong class names).
     """
     for path, text in files.items():
-        if path.exists() and not _holds(path, text):
+        if path.exists() and not _holds(path, text) and not _orphaned_export_json(path):
             raise ValueError(
                 f"{path} exists with other contents than this export writes there; export into another folder (models with other "
                 "classes need folders of their own: the .tflite files of a folder share its labels.txt) or move that file away."
             )
+
+
+def _orphaned_export_json(path):
+    """Whether `path` is the preprocessing JSON of an earlier export whose `.tflite` is gone, which a new export there replaces."""
+    if path.suffix != ".json" or path.with_suffix(".tflite").exists():
+        return False
+    try:
+        return "keras_fer_version" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+        return False
 
 
 def _write_files(files):

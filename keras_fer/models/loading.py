@@ -62,19 +62,21 @@ def float32_copy(model):
     float32_copy(model).predict(faces)  # the same weights, computed in float32
     ```
     """
-    config = model.get_config()
+    config = keras.saving.serialize_keras_object(model)
     return _from_config(model, config) if _float32_policies(config) else model
 
 
 def float32_clone(model):
     """A new, uncompiled model like `model`, with its weights, every layer computing in float32 (`float32_copy`)."""
-    config = model.get_config()
+    config = keras.saving.serialize_keras_object(model)
     _float32_policies(config)
     return _from_config(model, config)
 
 
 def _from_config(model, config):
-    clone = model.__class__.from_config(config)
+    """The model `config` (a serialized Keras object: subclassed models are built from it too) describes, uncompiled, with `model`'s weights."""
+    config.pop("compile_config", None)  # compiled, it would be saved with an optimizer's state
+    clone = keras.saving.deserialize_keras_object(config)
     clone.set_weights(model.get_weights())
     return clone
 

@@ -79,7 +79,7 @@ def _load_teachers(teachers, dataset):
 def _probabilities(name, model, dataset, batch_size, flip):
     """A teacher's predictions, or a `ValueError` naming it when they are not class probabilities (logits, say)."""
     predictions = predict_probabilities(model, dataset, batch_size, flip)
-    bad = ~np.isfinite(predictions).all(axis=1) | (predictions < 0).any(axis=1) | ~np.isclose(predictions.sum(axis=1), 1, atol=1e-3)
+    bad = not_probabilities(predictions)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
@@ -87,3 +87,8 @@ def _probabilities(name, model, dataset, batch_size, flip):
             f"Received: row {row} = {predictions[row].round(4).tolist()}"
         )
     return predictions
+
+
+def not_probabilities(rows):
+    """Which rows of `rows` `(n, classes)` are not probability distributions: not finite, negative, or not summing to 1 (within 1e-3)."""
+    return ~np.isfinite(rows).all(axis=1) | (rows < 0).any(axis=1) | ~np.isclose(rows.sum(axis=1), 1, atol=1e-3)
