@@ -72,3 +72,15 @@ def test_synthetic_faces_have_only_a_train_and_a_val_split(split):
     with pytest.raises(ValueError, match=re.escape(f"`split` of the synthetic faces must be one of ('train', 'val'). Received: split={split!r}")):
         load_split("synthetic", split=split, image_size=(16, 16), options={"validation_samples_per_class": 1})
     assert load_synthetic_split("val", (16, 16), validation_samples_per_class=1).num_examples == 7
+
+
+@pytest.mark.parametrize("split", ["..", "../other", "/etc", "train/../.."])
+def test_a_split_folder_outside_the_dataset_is_refused(tmp_path, split):
+    from keras_fer.data import load_fer2013
+
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    message = re.escape(f"`split` must be the name of a split folder inside {tmp_path / 'data'} (not absolute, no '..'). Received: split={split!r}")
+    with pytest.raises(ValueError, match=message):
+        load_split("folder", tmp_path / "data", split)  # '..' read the folder above the dataset
+    with pytest.raises(ValueError, match=message):
+        load_fer2013(tmp_path / "data", split)

@@ -6,7 +6,7 @@ import numpy as np
 
 from keras_fer.data.classes import FER2013_ORDER
 from keras_fer.data.dataset import ErrorPolicy, FERDataset, csv_records
-from keras_fer.data.folders import load_image_folder
+from keras_fer.data.folders import load_image_folder, split_folder
 from keras_fer.data.images import DataError, check_image_format, resize_pixels
 
 CLASS_NAMES = FER2013_ORDER
@@ -56,11 +56,11 @@ def load_fer2013(path, split, image_size=(48, 48), channels=1, on_error="raise")
         raise ValueError(f"`split` must be a `Usage` value (CSV) or a split folder's name. Received: split={split!r}")
     path = Path(path)
     if path.is_dir():
-        split_folder = path / split
-        if not split_folder.is_dir():
+        folder = split_folder(path, split)
+        if not folder.is_dir():
             found = sorted(p.name for p in path.iterdir() if p.is_dir())
             raise ValueError(f"FER2013 folder {path} has no split {split!r}. Found: {found}")
-        return load_image_folder(split_folder, CLASS_NAMES, image_size, channels, on_error)
+        return load_image_folder(folder, CLASS_NAMES, image_size, channels, on_error)
     if not path.is_file():
         raise ValueError(f"FER2013 path {path} does not exist.")
     if split not in USAGES:

@@ -84,6 +84,18 @@ def _image_files(folder, policy):
     return files
 
 
+def split_folder(root, split):
+    """The folder of split `split` of a dataset in `root` (`root/<split>/<class>/...`), which must lie inside `root`.
+
+    Raises:
+        ValueError: for a split that is absolute or holds `..`, which would
+            read images from outside the dataset.
+    """
+    if not isinstance(split, str) or not split or Path(split).is_absolute() or ".." in Path(split).parts:
+        raise ValueError(f"`split` must be the name of a split folder inside {root} (not absolute, no '..'). Received: split={split!r}")
+    return Path(root) / split
+
+
 def _validated_class_names(class_names):
     names = tuple(class_names) if not isinstance(class_names, str) else ()
     if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):

@@ -9,7 +9,7 @@ from keras_fer.data.affectnet import load_affectnet
 from keras_fer.data.classes import EXPRESSIONS
 from keras_fer.data.fer2013 import load_fer2013
 from keras_fer.data.ferplus import load_ferplus
-from keras_fer.data.folders import load_image_folder
+from keras_fer.data.folders import load_image_folder, split_folder
 from keras_fer.data.rafdb import load_rafdb
 from keras_fer.data.synthetic import load_synthetic_split
 
@@ -47,7 +47,7 @@ class DatasetFormat:
 
 
 def _load_folder_split(path, split, class_names=EXPRESSIONS, **arguments):
-    return load_image_folder(Path(path) / split, class_names, **arguments)
+    return load_image_folder(split_folder(path, split), class_names, **arguments)
 
 
 DATASETS = {
