@@ -60,12 +60,8 @@ def resolve_run_directory(config):
     the default path, skipped).
     """
     if config.output.path is not None:
-        path = Path(config.output.path)
-        if _replaces_a_run(path, config.output.overwrite, config) and config.training.distribute == "multi_worker":
-            with run_lock(path):  # now, before the other workers, which train from this run's backup/, can read the old one
-                delete_run_files(path)
-        _make_writable_directory(path, "Run directory")
-        return path
+        # multi_worker: deleted now, before the other workers, which train from this run's backup/, can read the old one.
+        return _prepared(config.output.path, config.output.overwrite, config, delete_now=config.training.distribute == "multi_worker")
     base = Path("runs") / config.name
     for index in range(1, 1000):
         path = base if index == 1 else base.with_name(f"{base.name}-{index}")
@@ -86,8 +82,13 @@ def prepare_run_directory(path, overwrite=False, config=None):
     names of a run's (`RUN_FILES`) in a folder without a keras-fer
     `config.yaml` are not a run: they are refused, `overwrite` or not.
     """
+    return _prepared(path, overwrite, config, delete_now=True)
+
+
+def _prepared(path, overwrite, config, delete_now):
+    """`path` made for a run after `_replaces_a_run`'s checks, the run it replaces deleted if `delete_now`."""
     path = Path(path)
-    if _replaces_a_run(path, overwrite, config):
+    if _replaces_a_run(path, overwrite, config) and delete_now:
         with run_lock(path):  # a run that started since the check keeps its files: this fails instead
             delete_run_files(path)
     _make_writable_directory(path, "Run directory")
@@ -118,7 +119,7 @@ def _replaces_a_run(path, overwrite, config):
     owner = lock_owner(path)
     if owner is not None:
         raise _in_use(path, owner)
-    if not path.is_dir() or not any(path.iterdir()) or is_resumable(path, config):
+    if not _replaces_files(path, config):
         return False
     if not overwrite:
         raise ValueError(f"Run directory {path} already holds a run. Choose another or pass --overwrite.")
