@@ -141,7 +141,7 @@ def _label_csv_rows(folder, policy):
         except DataError as error:
             policy.handle(error)
             continue
-        if listed.is_new(name, f"face box {box}, votes {[int(f) for f in row[2:]]}", source):
+        if listed.is_new(name, f"face box {box}, votes {votes.astype(int).tolist()}", source):
             yield source, folder / name, box, votes
 
 
@@ -160,7 +160,7 @@ def _new_csv_rows(path, split, images, policy):
             except DataError as error:
                 policy.handle(error)
                 continue
-            if listed.is_new(name, f"votes {[int(f) for f in row[2:]]}", source):
+            if listed.is_new(name, f"votes {votes.astype(int).tolist()}", source):
                 nested = images / SPLIT_FOLDERS[split] / name
                 yield source, nested if nested.is_file() else images / name, None, votes
 
